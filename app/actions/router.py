@@ -1,0 +1,67 @@
+"""The action routes: under a webhook, and the account-wide search."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from app.actions import service
+from app.actions.schemas import ActionCreate, ActionOut
+from app.auth.dependencies import Principal, requires
+from app.deps import SessionDep
+from app.enums import EventType, Scope
+from app.errors import problem_responses
+from app.pagination import Page, PageDep
+from app.webhooks.dependencies import WebhookDep
+
+router = APIRouter(tags=["actions"], responses=problem_responses(401, 403))
+Write = Annotated[Principal, requires(Scope.ACTIONS_WRITE)]
+Read = Annotated[Principal, requires(Scope.ACTIONS_READ)]
+
+
+@router.post(
+    "/webhooks/{webhook_id}/actions",
+    status_code=201,
+    response_model=ActionOut,
+    responses=problem_responses(404, 409, 413, 422),
+)
+async def create_action(
+    body: ActionCreate, _: Write, webhook: WebhookDep, session: SessionDep
+) -> ActionOut:
+    return ActionOut.model_validate(await service.create(session, webhook, body))
+
+
+@router.get(
+    "/webhooks/{webhook_id}/actions",
+    response_model=Page[ActionOut],
+    responses=problem_responses(404, 422),
+)
+async def list_webhook_actions(
+    _: Read, webhook: WebhookDep, session: SessionDep, page: PageDep
+) -> Page[ActionOut]:
+    rows, next_cursor = await service.list_for_webhook(session, webhook, page)
+    return Page(data=[ActionOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/actions", response_model=Page[ActionOut], responses=problem_responses(422))
+async def search_actions(
+    principal: Read,
+    session: SessionDep,
+    page: PageDep,
+    app_id: Annotated[str | None, Query(max_length=200)] = None,
+    sku_id: Annotated[str | None, Query(max_length=200)] = None,
+    event_type: EventType | None = None,
+) -> Page[ActionOut]:
+    rows, next_cursor = await service.search(
+        session, principal.account_id, page, app_id=app_id, sku_id=sku_id, event_type=event_type
+    )
+    return Page(data=[ActionOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/webhooks/{webhook_id}/actions/{action_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(404),
+)
+async def delete_action(action_id: str, _: Write, webhook: WebhookDep, session: SessionDep) -> None:
+    await service.remove(session, webhook, action_id)

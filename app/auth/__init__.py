@@ -1,0 +1,1 @@
+"""Accounts, scoped API keys and the dependency that authenticates a request."""

@@ -1,0 +1,56 @@
+"""Authenticates the bearer key and checks the one scope each route needs (API.md §2)."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth import service
+from app.deps import SessionDep
+from app.enums import Scope
+from app.errors import Forbidden, Unauthorized
+
+_KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: str
+    key_id: str
+    scopes: frozenset[Scope]
+
+
+async def authenticate(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+    key = await service.find_active_key(session, credentials.credentials)
+    if key is None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    return Principal(
+        account_id=key.account_id,
+        key_id=key.id,
+        scopes=frozenset(Scope(scope) for scope in key.scopes if scope in _KNOWN_SCOPES),
+    )
+
+
+def _require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if scope not in principal.scopes:
+            raise Forbidden(f"This API key lacks the `{scope.value}` scope.")
+        return principal
+
+    return check
+
+
+def requires(scope: Scope) -> Any:
+    """`principal: Annotated[Principal, requires(Scope.X)]` in a route's signature."""
+    return Depends(_require(scope))
+
+
+AnyKey = Annotated[Principal, Depends(authenticate)]

@@ -1,0 +1,52 @@
+"""GET /me and the /api-keys routes."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+
+from app.auth import service
+from app.auth.dependencies import AnyKey, Principal, requires
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Me
+from app.deps import SessionDep
+from app.enums import Scope
+from app.errors import Forbidden, problem_responses
+from app.pagination import Page, PageDep
+
+router = APIRouter(tags=["auth"], responses=problem_responses(401, 403, 422))
+ManageKeys = Annotated[Principal, requires(Scope.KEYS_MANAGE)]
+
+
+@router.get("/me", response_model=Me)
+async def me(principal: AnyKey) -> Me:
+    return Me(
+        account_id=principal.account_id,
+        key_id=principal.key_id,
+        scopes=sorted(principal.scopes),
+    )
+
+
+@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
+async def create_key(
+    body: ApiKeyCreate, principal: ManageKeys, session: SessionDep
+) -> ApiKeyCreated:
+    # A key may hand out only what it holds itself, or keys:manage would be root.
+    missing = sorted(set(body.scopes) - principal.scopes)
+    if missing:
+        raise Forbidden(f"A key cannot grant scopes it does not hold: {', '.join(missing)}.")
+    key, token = await service.create_key(session, principal.account_id, body.name, body.scopes)
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyOut.model_validate(key).model_dump(), "api_key": token}
+    )
+
+
+@router.get("/api-keys", response_model=Page[ApiKeyOut])
+async def list_keys(principal: ManageKeys, session: SessionDep, page: PageDep) -> Page[ApiKeyOut]:
+    keys, next_cursor = await service.list_keys(session, principal.account_id, page)
+    return Page(data=[ApiKeyOut.model_validate(key) for key in keys], next_cursor=next_cursor)
+
+
+@router.delete(
+    "/api-keys/{key_id}", status_code=204, response_class=Response, responses=problem_responses(404)
+)
+async def revoke_key(key_id: str, principal: ManageKeys, session: SessionDep) -> None:
+    await service.revoke_key(session, principal.account_id, key_id)

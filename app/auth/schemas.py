@@ -1,0 +1,34 @@
+"""Request and response bodies of /me and /api-keys."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.enums import Scope
+
+
+class Me(BaseModel):
+    account_id: str
+    key_id: str
+    scopes: list[Scope]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    scopes: Annotated[list[Scope], Field(min_length=1)]
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    scopes: list[Scope]
+    created_at: datetime
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str

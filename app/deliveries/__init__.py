@@ -1,0 +1,1 @@
+"""Deliveries: one notification of one event (or test ping) to one webhook (API.md §3)."""

@@ -1,0 +1,48 @@
+"""The /deliveries routes."""
+
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from app.auth.dependencies import Principal, requires
+from app.deliveries import service
+from app.deliveries.schemas import AttemptOut, DeliveryDetail, DeliveryOut
+from app.deps import SessionDep
+from app.enums import DeliveryStatus, Scope
+from app.errors import problem_responses
+from app.pagination import Page, PageDep
+
+router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403))
+Read = Annotated[Principal, requires(Scope.DELIVERIES_READ)]
+
+
+@router.get("", response_model=Page[DeliveryOut], responses=problem_responses(422))
+async def list_deliveries(
+    principal: Read,
+    session: SessionDep,
+    page: PageDep,
+    webhook_id: str | None = None,
+    event_id: str | None = None,
+    status: DeliveryStatus | None = None,
+) -> Page[DeliveryOut]:
+    rows, next_cursor = await service.list_page(
+        session,
+        principal.account_id,
+        page,
+        webhook_id=webhook_id,
+        event_id=event_id,
+        status=status,
+    )
+    return Page(data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/{delivery_id}", response_model=DeliveryDetail, responses=problem_responses(404))
+async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -> DeliveryDetail:
+    delivery = await service.get(session, principal.account_id, delivery_id)
+    attempts = await service.attempts(session, delivery)
+    return DeliveryDetail.model_validate(
+        {
+            **DeliveryOut.model_validate(delivery).model_dump(),
+            "attempts": [AttemptOut.model_validate(attempt) for attempt in attempts],
+        }
+    )

@@ -1,0 +1,36 @@
+"""Request-scoped dependencies: the session that owns the request's transaction."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import queue
+from app.db import session_scope
+from app.settings import Settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    state = request.app.state
+    async with session_scope(state.sessionmaker) as session:
+        try:
+            yield session
+        except BaseException:
+            queue.discard_pending(session)
+            raise
+    # Reached only after the commit: jobs never point at rows that were rolled back.
+    await queue.flush_pending(session, state.redis)
+
+
+# scope="function": the commit happens before the response is sent, so a 2xx
+# always means the rows are durable.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

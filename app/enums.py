@@ -1,0 +1,51 @@
+"""The closed vocabularies of the contract (API.md), shared by the API and the workers."""
+
+from enum import StrEnum
+
+
+class HttpMethod(StrEnum):
+    POST = "POST"
+    PUT = "PUT"
+
+
+class PayloadType(StrEnum):
+    JSON = "json"
+    XML = "xml"
+    FORM = "form"
+
+
+class EventType(StrEnum):
+    PURCHASE = "purchase"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+
+
+class DeliveryKind(StrEnum):
+    EVENT = "event"
+    TEST = "test"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DisabledReason(StrEnum):
+    TEST_FAILED = "test_failed"
+    MANUAL = "manual"
+
+
+class Scope(StrEnum):
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_CREATE = "webhooks:create"
+    WEBHOOKS_UPDATE = "webhooks:update"
+    WEBHOOKS_DELETE = "webhooks:delete"
+    WEBHOOKS_TEST = "webhooks:test"
+    ACTIONS_READ = "actions:read"
+    ACTIONS_WRITE = "actions:write"
+    EVENTS_WRITE = "events:write"
+    EVENTS_READ = "events:read"
+    DELIVERIES_READ = "deliveries:read"
+    DELIVERIES_RETRY = "deliveries:retry"
+    KEYS_MANAGE = "keys:manage"

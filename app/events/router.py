@@ -1,0 +1,69 @@
+"""POST /events from the store backend, and the event reads."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from app.auth.dependencies import Principal, requires
+from app.deps import SessionDep, SettingsDep
+from app.enums import EventType, Scope
+from app.errors import problem_responses
+from app.events import service
+from app.events.schemas import EventAccepted, EventCreate, EventOut
+from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
+from app.pagination import Page, PageDep
+
+router = APIRouter(prefix="/events", tags=["events"], responses=problem_responses(401, 403))
+Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
+
+
+@router.post(
+    "", status_code=202, response_model=EventAccepted, responses=problem_responses(413, 422)
+)
+async def post_event(
+    body: EventCreate,
+    principal: Annotated[Principal, requires(Scope.EVENTS_WRITE)],
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Repeats within 24 h answer the first response and create nothing.",
+        ),
+    ] = None,
+) -> EventAccepted:
+    event, replayed = await service.accept(
+        session,
+        principal.account_id,
+        body,
+        max_attempts=settings.max_attempts,
+        idempotency_key=idempotency_key,
+    )
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        EVENTS_ACCEPTED.labels(event.type.value).inc()
+        DELIVERIES_CREATED.inc(event.delivery_count)
+    return EventAccepted(id=event.id, deliveries=event.delivery_count)
+
+
+@router.get("/{event_id}", response_model=EventOut, responses=problem_responses(404))
+async def get_event(event_id: str, principal: Read, session: SessionDep) -> EventOut:
+    return EventOut.model_validate(await service.get(session, principal.account_id, event_id))
+
+
+@router.get("", response_model=Page[EventOut], responses=problem_responses(422))
+async def list_events(
+    principal: Read,
+    session: SessionDep,
+    page: PageDep,
+    type: EventType | None = None,
+    app_id: str | None = None,
+) -> Page[EventOut]:
+    rows, next_cursor = await service.list_page(
+        session, principal.account_id, page, event_type=type, app_id=app_id
+    )
+    return Page(data=[EventOut.model_validate(row) for row in rows], next_cursor=next_cursor)

@@ -1,0 +1,54 @@
+"""create_app(): the FastAPI application, its resources and its routers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__, queue
+from app.actions.router import router as actions_router
+from app.auth.router import router as auth_router
+from app.body_limit import BodyLimitMiddleware
+from app.db import make_engine, make_sessionmaker
+from app.deliveries.router import router as deliveries_router
+from app.errors import install_error_handlers
+from app.events.router import router as events_router
+from app.ops.router import router as ops_router
+from app.settings import Settings, get_settings
+from app.webhooks.router import router as webhooks_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.redis = queue.connect(settings.redis_url)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="storehooks",
+        version=__version__,
+        description="Webhook management and delivery for an app store.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
+    for router in (
+        auth_router,
+        webhooks_router,
+        actions_router,
+        events_router,
+        deliveries_router,
+        ops_router,
+    ):
+        app.include_router(router)
+    return app

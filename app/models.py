@@ -1,0 +1,186 @@
+"""Every table, in one place: accounts, API keys, webhooks, actions, events,
+deliveries and their attempts."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    literal_column,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+from app.enums import (
+    DeliveryKind,
+    DeliveryStatus,
+    DisabledReason,
+    EventType,
+    HttpMethod,
+    PayloadType,
+)
+
+JSONValue = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _enum(enum_class: type[StrEnum]) -> Enum:
+    # Stored as plain strings (no native ENUM types), so adding a value later is
+    # a code change, not a schema migration.
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_account_id_id", "account_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[str]] = mapped_column(JSONValue)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("ix_webhooks_account_id_id", "account_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(2048))
+    http_method: Mapped[HttpMethod] = mapped_column(_enum(HttpMethod))
+    payload_type: Mapped[PayloadType] = mapped_column(_enum(PayloadType))
+    active: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[DisabledReason | None] = mapped_column(
+        _enum(DisabledReason), default=None
+    )
+    secret: Mapped[str] = mapped_column(String(128))
+    # After a rotation the previous secret keeps signing beside the new one
+    # until it expires, so receivers can switch over without dropping anything.
+    previous_secret: Mapped[str | None] = mapped_column(String(128), default=None)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Soft delete: the delivery history of a deleted webhook stays readable.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class Action(Base):
+    __tablename__ = "actions"
+    __table_args__ = (
+        Index("ix_actions_match_app", "account_id", "event_type", "app_id"),
+        Index("ix_actions_match_sku", "account_id", "event_type", "sku_id"),
+        Index("ix_actions_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_type: Mapped[EventType] = mapped_column(_enum(EventType))
+    app_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    sku_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# NULLs never collide in a plain unique constraint, hence the coalesce.
+Index(
+    "uq_actions_binding",
+    Action.webhook_id,
+    Action.event_type,
+    func.coalesce(Action.app_id, literal_column("''")),
+    func.coalesce(Action.sku_id, literal_column("''")),
+    unique=True,
+)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("account_id", "idempotency_key", name="uq_events_idempotency"),
+        Index("ix_events_account_id_id", "account_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    type: Mapped[EventType] = mapped_column(_enum(EventType))
+    app_id: Mapped[str] = mapped_column(String(200))
+    sku_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(JSONValue)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Kept so that a repeated Idempotency-Key can answer the first response again.
+    delivery_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
+        Index("ix_deliveries_account_id_id", "account_id", "id"),
+        Index("ix_deliveries_event_id", "event_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str | None] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), default=None
+    )
+    kind: Mapped[DeliveryKind] = mapped_column(_enum(DeliveryKind))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The delivery fails once attempt_count reaches this; a manual retry raises
+    # it by a fresh budget instead of renumbering the attempts already made.
+    attempt_limit: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    # One row per (delivery, number): the database refuses a second send of the
+    # same attempt however many times its job runs.
+    __table_args__ = (UniqueConstraint("delivery_id", "number", name="uq_attempts_number"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    response_body: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,0 +1,55 @@
+"""Hands new deliveries to the arq queue, after the transaction that created them commits.
+
+The database is the source of truth: a job only carries a delivery id. If
+Redis cannot be reached the deliveries simply stay `pending` in the database,
+where the worker's sweeper finds them.
+"""
+
+import logging
+
+from arq.connections import ArqRedis, RedisSettings
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+logger = logging.getLogger(__name__)
+
+DELIVER_JOB = "deliver"
+_PENDING_KEY = "storehooks.enqueue_after_commit"
+
+
+def connect(redis_url: str) -> ArqRedis:
+    """A lazily connecting arq client that gives up quickly when Redis is away."""
+    settings = RedisSettings.from_dsn(redis_url)
+    return ArqRedis(
+        host=settings.host,
+        port=settings.port,
+        db=settings.database,
+        username=settings.username,
+        password=settings.password,
+        ssl=settings.ssl,
+        socket_connect_timeout=2,
+        socket_timeout=2,
+    )
+
+
+def enqueue_after_commit(session: AsyncSession, delivery_id: str) -> None:
+    session.info.setdefault(_PENDING_KEY, []).append(delivery_id)
+
+
+def discard_pending(session: AsyncSession) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+async def flush_pending(session: AsyncSession, redis: ArqRedis) -> None:
+    """Enqueues what the committed transaction collected; never raises."""
+    delivery_ids: list[str] = session.info.pop(_PENDING_KEY, [])
+    for delivery_id in delivery_ids:
+        try:
+            await redis.enqueue_job(DELIVER_JOB, delivery_id, _job_id=delivery_id)
+        except (RedisError, OSError) as exc:
+            logger.warning(
+                "queue unavailable, %d deliveries left pending for the sweeper: %s",
+                len(delivery_ids),
+                exc,
+            )
+            return

@@ -1,0 +1,24 @@
+"""Settings, read from STOREHOOKS_* environment variables (API.md §1)."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREHOOKS_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./storehooks.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    max_attempts: int = Field(default=20, ge=1)
+    retry_base_seconds: float = Field(default=10, gt=0)
+    retry_max_delay_seconds: float = Field(default=14400, gt=0)
+    delivery_timeout_seconds: float = Field(default=10, gt=0)
+    allow_private_networks: bool = False
+    ca_bundle: str | None = None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

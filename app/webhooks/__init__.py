@@ -1,0 +1,1 @@
+"""Webhook configurations: CRUD, signing secrets (API.md §3 Webhooks)."""

@@ -1,0 +1,90 @@
+"""The /webhooks routes: CRUD and the signing secret."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+
+from app.auth.dependencies import Principal, requires
+from app.deps import SessionDep, SettingsDep
+from app.enums import Scope
+from app.errors import problem_responses
+from app.pagination import Page, PageDep
+from app.webhooks import service
+from app.webhooks.dependencies import WebhookDep
+from app.webhooks.schemas import Secret, WebhookCreate, WebhookCreated, WebhookOut, WebhookUpdate
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403))
+ONE = problem_responses(404)
+
+
+@router.post(
+    "", status_code=201, response_model=WebhookCreated, responses=problem_responses(413, 422)
+)
+async def create_webhook(
+    body: WebhookCreate,
+    principal: Annotated[Principal, requires(Scope.WEBHOOKS_CREATE)],
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> WebhookCreated:
+    service.check_target(body.url, settings.allow_private_networks)
+    webhook = await service.create(session, principal.account_id, body)
+    response.headers["Location"] = f"/webhooks/{webhook.id}"
+    return WebhookCreated.model_validate(webhook)
+
+
+@router.get("", response_model=Page[WebhookOut], responses=problem_responses(422))
+async def list_webhooks(
+    principal: Annotated[Principal, requires(Scope.WEBHOOKS_READ)],
+    session: SessionDep,
+    page: PageDep,
+) -> Page[WebhookOut]:
+    rows, next_cursor = await service.list_page(session, principal.account_id, page)
+    return Page(data=[WebhookOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut, responses=ONE)
+async def get_webhook(
+    _: Annotated[Principal, requires(Scope.WEBHOOKS_READ)], webhook: WebhookDep
+) -> WebhookOut:
+    return WebhookOut.model_validate(webhook)
+
+
+@router.patch(
+    "/{webhook_id}", response_model=WebhookOut, responses=problem_responses(404, 413, 422)
+)
+async def update_webhook(
+    body: WebhookUpdate,
+    _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)],
+    webhook: WebhookDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> WebhookOut:
+    if body.url is not None:
+        service.check_target(body.url, settings.allow_private_networks)
+    return WebhookOut.model_validate(await service.update_fields(session, webhook, body))
+
+
+@router.delete("/{webhook_id}", status_code=204, response_class=Response, responses=ONE)
+async def delete_webhook(
+    _: Annotated[Principal, requires(Scope.WEBHOOKS_DELETE)],
+    webhook: WebhookDep,
+    session: SessionDep,
+) -> None:
+    await service.soft_delete(session, webhook)
+
+
+@router.get("/{webhook_id}/secret", response_model=Secret, responses=ONE)
+async def read_secret(
+    _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)], webhook: WebhookDep
+) -> Secret:
+    return Secret(secret=webhook.secret)
+
+
+@router.post("/{webhook_id}/secret/rotate", response_model=Secret, responses=ONE)
+async def rotate_secret(
+    _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)],
+    webhook: WebhookDep,
+    session: SessionDep,
+) -> Secret:
+    return Secret(secret=await service.rotate_secret(session, webhook))

