@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from fastapi import FastAPI
 
 from app.auth import service as auth_service
 from app.db import session_scope
 from app.enums import Scope
 from app.main import create_app
 from app.settings import Settings
-from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 
