@@ -53,6 +53,19 @@ def serve(
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, proxy_headers=False)
 
 
+@cli.command()
+def worker() -> None:
+    """Run one delivery worker (arq): sends notifications, retries, sweeps the queue."""
+    import logging
+
+    from arq.worker import Worker
+
+    from workers.settings import worker_options
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    Worker(**worker_options(get_settings())).run()
+
+
 @accounts.command("create")
 def create_account(
     name: Annotated[str, typer.Argument(help="The account's display name.")],

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import Principal, requires
 from app.deliveries import service
-from app.deliveries.schemas import AttemptOut, DeliveryDetail, DeliveryOut
-from app.deps import SessionDep
+from app.deliveries.schemas import AttemptOut, DeliveryDetail, DeliveryOut, RetryAccepted
+from app.deps import SessionDep, SettingsDep
 from app.enums import DeliveryStatus, Scope
 from app.errors import problem_responses
 from app.pagination import Page, PageDep
@@ -46,3 +46,20 @@ async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -
             "attempts": [AttemptOut.model_validate(attempt) for attempt in attempts],
         }
     )
+
+
+@router.post(
+    "/{delivery_id}/retry",
+    status_code=202,
+    response_model=RetryAccepted,
+    responses=problem_responses(404, 409),
+)
+async def retry_delivery(
+    delivery_id: str,
+    principal: Annotated[Principal, requires(Scope.DELIVERIES_RETRY)],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> RetryAccepted:
+    delivery = await service.get(session, principal.account_id, delivery_id)
+    await service.retry(session, delivery, settings.max_attempts)
+    return RetryAccepted(delivery_id=delivery.id)

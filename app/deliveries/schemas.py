@@ -36,3 +36,11 @@ class AttemptOut(BaseModel):
 
 class DeliveryDetail(DeliveryOut):
     attempts: list[AttemptOut]
+
+
+class RetryAccepted(BaseModel):
+    delivery_id: str
+
+
+class PingAccepted(BaseModel):
+    delivery_id: str

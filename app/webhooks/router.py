@@ -5,6 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 
 from app.auth.dependencies import Principal, requires
+from app.deliveries import service as deliveries_service
+from app.deliveries.schemas import PingAccepted
 from app.deps import SessionDep, SettingsDep
 from app.enums import Scope
 from app.errors import problem_responses
@@ -88,3 +90,18 @@ async def rotate_secret(
     session: SessionDep,
 ) -> Secret:
     return Secret(secret=await service.rotate_secret(session, webhook))
+
+
+@router.post(
+    "/{webhook_id}/test",
+    status_code=202,
+    response_model=PingAccepted,
+    responses=problem_responses(404, 409),
+)
+async def test_webhook(
+    _: Annotated[Principal, requires(Scope.WEBHOOKS_TEST)],
+    webhook: WebhookDep,
+    session: SessionDep,
+) -> PingAccepted:
+    delivery = await deliveries_service.create_test(session, webhook)
+    return PingAccepted(delivery_id=delivery.id)

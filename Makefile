@@ -1,0 +1,29 @@
+# make run | make test | make lint   (make help lists them)
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help run test lint format
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+run:  ## start API + worker on SQLite, with a Redis of its own when none answers
+	scripts/run.sh
+
+$(VENV)/.installed-test: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+test: $(VENV)/.installed-test  ## run the test suite (starts its own Redis)
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-test  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.installed-test  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,96 @@
+"""Delivery tests: the app and an in-process arq worker on the same real Redis and SQLite
+file, short retry settings, and real receivers on 127.0.0.1."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq.worker import Worker
+
+from app.settings import Settings
+from tests.conftest import Tenant
+from tests.support.receivers import Receiver, TestCA, self_signed_context
+from workers.settings import worker_options
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    return TestCA(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, test_ca: TestCA) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        allow_private_networks=True,  # the receivers live on 127.0.0.1
+        ca_bundle=str(test_ca.bundle),
+        max_attempts=5,
+        retry_base_seconds=0.2,
+        retry_max_delay_seconds=0.5,
+        delivery_timeout_seconds=2,
+    )
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[Worker]:
+    running = Worker(**worker_options(settings), handle_signals=False)
+    task = asyncio.create_task(running.async_run())
+    yield running
+    await running.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def https_receiver(test_ca: TestCA) -> Iterator[Receiver]:
+    with Receiver(tls=test_ca.server_context(), host="localhost") as running:
+        yield running
+
+
+@pytest.fixture
+def self_signed_receiver(tmp_path: Path) -> Iterator[Receiver]:
+    with Receiver(tls=self_signed_context(tmp_path), host="localhost") as running:
+        yield running
+
+
+async def wait_for_delivery(
+    tenant: Tenant, delivery_id: str, *statuses: str, timeout: float = 15.0
+) -> dict[str, Any]:
+    """Polls GET /deliveries/{id} until its status is one of `statuses`."""
+    wanted = statuses or ("succeeded", "failed", "cancelled")
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await tenant.api.get(f"/deliveries/{delivery_id}")
+        assert response.status_code == 200, response.text
+        delivery: dict[str, Any] = response.json()
+        if delivery["status"] in wanted:
+            return delivery
+        if time.monotonic() > deadline:
+            raise AssertionError(f"delivery still {delivery['status']}: {delivery}")
+        await asyncio.sleep(0.05)
+
+
+async def subscribed_webhook(tenant: Tenant, url: str, **fields: Any) -> dict[str, Any]:
+    """A webhook to `url` bound to purchases of app_42."""
+    webhook = await tenant.webhook(url=url, **fields)
+    await tenant.action(webhook["id"], event_type="purchase", app_id="app_42")
+    return webhook
+
+
+async def post_purchase(tenant: Tenant, **fields: Any) -> str:
+    """Posts a purchase of app_42 and returns its one delivery's id."""
+    accepted = await tenant.event(**fields)
+    listing = (await tenant.api.get("/deliveries", params={"event_id": accepted["id"]})).json()
+    assert len(listing["data"]) == 1, listing
+    delivery_id: str = listing["data"][0]["id"]
+    return delivery_id
