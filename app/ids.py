@@ -4,9 +4,12 @@ Ids sort by creation time (monotonic within one process), so "newest first"
 is `ORDER BY id DESC` and a cursor is simply the last id seen.
 """
 
+import re
 import secrets
 import threading
 import time
+
+ID_PATTERN = re.compile(r"[a-z]+_[0-9a-f]{32}")
 
 _lock = threading.Lock()
 _last_ms = 0

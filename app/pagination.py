@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import Unprocessable
+from app.ids import ID_PATTERN
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -41,9 +42,13 @@ def encode_cursor(last_id: str) -> str:
 def _decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        standard = padded.translate(str.maketrans("-_", "+/"))
+        last_id = base64.b64decode(standard.encode("ascii"), validate=True).decode("ascii")
     except (binascii.Error, ValueError):
-        raise Unprocessable(["query", "cursor"], "not a cursor this API gave out") from None
+        last_id = ""
+    if not ID_PATTERN.fullmatch(last_id):
+        raise Unprocessable(["query", "cursor"], "not a cursor this API gave out")
+    return last_id
 
 
 def page_params(

@@ -12,7 +12,9 @@ from app.enums import DeliveryStatus, Scope
 from app.errors import problem_responses
 from app.pagination import Page, PageDep
 
-router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403))
+router = APIRouter(
+    prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403, 422)
+)
 Read = Annotated[Principal, requires(Scope.DELIVERIES_READ)]
 
 

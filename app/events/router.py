@@ -13,7 +13,7 @@ from app.events.schemas import EventAccepted, EventCreate, EventOut
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.pagination import Page, PageDep
 
-router = APIRouter(prefix="/events", tags=["events"], responses=problem_responses(401, 403))
+router = APIRouter(prefix="/events", tags=["events"], responses=problem_responses(401, 403, 422))
 Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
 
 

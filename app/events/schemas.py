@@ -3,11 +3,28 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.enums import EventType
 
 StoreId = Annotated[str, Field(min_length=1, max_length=200)]
+MAX_DATA_DEPTH = 32
+
+
+def _shallow_enough(data: dict[str, Any]) -> dict[str, Any]:
+    # Deeper documents could be stored but not rendered back (serializers recurse),
+    # so they are refused up front rather than accepted and unreadable later.
+    level: list[Any] = [data]
+    for _ in range(MAX_DATA_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return data
+    raise ValueError(f"must not nest objects or lists more than {MAX_DATA_DEPTH} levels deep")
 
 
 class EventCreate(BaseModel):
@@ -19,7 +36,7 @@ class EventCreate(BaseModel):
     occurred_at: AwareDatetime | None = Field(
         default=None, description="When it happened (RFC 3339 with offset); default: receipt."
     )
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: Annotated[dict[str, Any], AfterValidator(_shallow_enough)] = Field(default_factory=dict)
 
 
 class EventAccepted(BaseModel):

@@ -15,7 +15,9 @@ from app.webhooks import service
 from app.webhooks.dependencies import WebhookDep
 from app.webhooks.schemas import Secret, WebhookCreate, WebhookCreated, WebhookOut, WebhookUpdate
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403))
+router = APIRouter(
+    prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422)
+)
 ONE = problem_responses(404)
 
 

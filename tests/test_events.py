@@ -1,0 +1,259 @@
+"""POST /events and the event reads (API.md §3 Events)."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+
+from app.db import session_scope
+from app.models import Delivery, Event
+from tests.conftest import Tenant
+
+EVENT = {"type": "purchase", "app_id": "app_42"}
+
+
+def assert_invalid(response: httpx.Response, loc: list[str | int]) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert loc in [error["loc"] for error in response.json()["errors"]], response.text
+
+
+async def subscribed_webhook(tenant: Tenant, **action: Any) -> dict[str, Any]:
+    webhook = await tenant.webhook()
+    await tenant.action(webhook["id"], **({"event_type": "purchase", "app_id": "app_42"} | action))
+    return webhook
+
+
+async def event_ids(tenant: Tenant, **params: str) -> list[str]:
+    response = await tenant.api.get("/events", params=params)
+    assert response.status_code == 200, response.text
+    return [event["id"] for event in response.json()["data"]]
+
+
+async def delivery_count(tenant: Tenant) -> int:
+    response = await tenant.api.get("/deliveries")
+    assert response.status_code == 200, response.text
+    return len(response.json()["data"])
+
+
+# --- accepting and reading -------------------------------------------------------
+
+
+async def test_post_answers_202_with_id_and_delivery_count(tenant: Tenant) -> None:
+    await subscribed_webhook(tenant)
+    response = await tenant.api.post("/events", json={**EVENT, "sku_id": "gems_100"})
+    assert response.status_code == 202
+    body = response.json()
+    assert set(body) == {"id", "deliveries"}
+    assert isinstance(body["id"], str)
+    assert body["id"]
+    assert body["deliveries"] == 1
+
+
+async def test_an_event_matching_nothing_has_no_deliveries(tenant: Tenant) -> None:
+    response = await tenant.api.post("/events", json=EVENT)
+    assert response.status_code == 202
+    assert response.json()["deliveries"] == 0
+
+
+async def test_get_returns_the_event_as_sent(tenant: Tenant) -> None:
+    data = {
+        "order": {"id": "o-1", "lines": [{"sku": "gems_100", "quantity": 2}, {"sku": "x"}]},
+        "amount": "4.99",
+        "price": 4.99,
+        "count": 3,
+        "large": 9007199254740993,
+        "negative": -17,
+        "customer": "Zoë Ñúñez — 東京 🎮",
+        "gift": False,
+        "note": None,
+    }
+    accepted = await tenant.event(
+        sku_id="gems_100", occurred_at="2026-11-28T12:00:00+02:00", data=data
+    )
+    response = await tenant.api.get(f"/events/{accepted['id']}")
+    assert response.status_code == 200
+    event = response.json()
+    created_at = datetime.fromisoformat(event.pop("created_at"))
+    assert event == {
+        "id": accepted["id"],
+        "type": "purchase",
+        "app_id": "app_42",
+        "sku_id": "gems_100",
+        "occurred_at": "2026-11-28T10:00:00Z",
+        "data": data,
+    }
+    assert created_at.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - created_at) < timedelta(minutes=1)
+
+
+async def test_an_app_purchase_has_a_null_sku_and_empty_data(tenant: Tenant) -> None:
+    accepted = await tenant.event(type="subscription_cancelled", app_id="app_7")
+    event = (await tenant.api.get(f"/events/{accepted['id']}")).json()
+    assert event["type"] == "subscription_cancelled"
+    assert event["app_id"] == "app_7"
+    assert event["sku_id"] is None
+    assert event["data"] == {}
+
+
+async def test_occurred_at_defaults_to_the_time_of_receipt(tenant: Tenant) -> None:
+    before = datetime.now(UTC)
+    accepted = await tenant.event()
+    after = datetime.now(UTC)
+    event = (await tenant.api.get(f"/events/{accepted['id']}")).json()
+    occurred_at = datetime.fromisoformat(event["occurred_at"])
+    assert occurred_at.utcoffset() == timedelta(0)
+    assert before <= occurred_at <= after
+
+
+async def test_an_unknown_event_is_404(tenant: Tenant) -> None:
+    response = await tenant.api.get("/events/evt_nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_another_accounts_event_is_404(tenant: Tenant, other: Tenant) -> None:
+    accepted = await other.event()
+    response = await tenant.api.get(f"/events/{accepted['id']}")
+    assert response.status_code == 404
+    assert await event_ids(tenant) == []
+
+
+# --- validation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"app_id": "app_42"}, ["body", "type"]),
+        ({"type": "refund", "app_id": "app_42"}, ["body", "type"]),
+        ({"type": "purchase"}, ["body", "app_id"]),
+        ({"type": "purchase", "app_id": ""}, ["body", "app_id"]),
+        ({**EVENT, "data": [{"order_id": "o-1"}]}, ["body", "data"]),
+        ({**EVENT, "occurred_at": "2026-11-28T10:00:00"}, ["body", "occurred_at"]),
+        ({**EVENT, "occurred_at": "yesterday at noon"}, ["body", "occurred_at"]),
+        ({**EVENT, "customer": "c-1"}, ["body", "customer"]),
+    ],
+    ids=[
+        "missing-type",
+        "unknown-type",
+        "missing-app_id",
+        "empty-app_id",
+        "data-a-list",
+        "occurred_at-without-offset",
+        "occurred_at-garbage",
+        "unknown-field",
+    ],
+)
+async def test_invalid_events_are_422_naming_the_field(
+    tenant: Tenant, body: dict[str, Any], loc: list[str]
+) -> None:
+    await subscribed_webhook(tenant)
+    assert_invalid(await tenant.api.post("/events", json=body), loc)
+    assert await event_ids(tenant) == []
+    assert await delivery_count(tenant) == 0
+
+
+# --- idempotency ------------------------------------------------------------------
+
+
+async def post_with_key(tenant: Tenant, key: str) -> dict[str, Any]:
+    response = await tenant.api.post("/events", json=EVENT, headers={"Idempotency-Key": key})
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
+async def test_a_repeated_key_answers_the_first_response_and_creates_nothing(
+    tenant: Tenant,
+) -> None:
+    await subscribed_webhook(tenant)
+    first = await post_with_key(tenant, "order-o-1")
+    second = await post_with_key(tenant, "order-o-1")
+    assert first["deliveries"] == 1
+    assert second == first
+    assert await event_ids(tenant) == [first["id"]]
+    assert await delivery_count(tenant) == 1
+
+
+async def test_the_same_key_on_another_account_is_a_new_event(
+    tenant: Tenant, other: Tenant
+) -> None:
+    mine = await post_with_key(tenant, "order-o-1")
+    theirs = await post_with_key(other, "order-o-1")
+    assert theirs["id"] != mine["id"]
+    assert await event_ids(tenant) == [mine["id"]]
+    assert await event_ids(other) == [theirs["id"]]
+
+
+async def test_a_different_key_is_a_new_event(tenant: Tenant) -> None:
+    first = await post_with_key(tenant, "order-o-1")
+    second = await post_with_key(tenant, "order-o-2")
+    assert second["id"] != first["id"]
+    assert await event_ids(tenant) == [second["id"], first["id"]]
+
+
+async def test_a_key_older_than_24_hours_is_a_new_event(tenant: Tenant, app: FastAPI) -> None:
+    await subscribed_webhook(tenant)
+    first = await post_with_key(tenant, "order-o-1")
+    async with session_scope(app.state.sessionmaker) as session:
+        await session.execute(
+            update(Event)
+            .where(Event.id == first["id"])
+            .values(created_at=datetime.now(UTC) - timedelta(hours=25))
+        )
+    second = await post_with_key(tenant, "order-o-1")
+    assert second["id"] != first["id"]
+    assert second["deliveries"] == 1
+    assert await event_ids(tenant) == [second["id"], first["id"]]
+    assert await delivery_count(tenant) == 2
+    # The new event now owns the key: a repeat answers it, not the aged one.
+    assert await post_with_key(tenant, "order-o-1") == second
+
+
+# --- filters -----------------------------------------------------------------------
+
+
+async def test_list_filters_by_type_and_app_id_exactly(tenant: Tenant) -> None:
+    purchase = (await tenant.event(app_id="app_42"))["id"]
+    cancelled = (await tenant.event(type="subscription_cancelled", app_id="app_42"))["id"]
+    other_app = (await tenant.event(app_id="app_420"))["id"]
+
+    assert await event_ids(tenant) == [other_app, cancelled, purchase]
+    assert await event_ids(tenant, type="purchase") == [other_app, purchase]
+    assert await event_ids(tenant, type="subscription_cancelled") == [cancelled]
+    assert await event_ids(tenant, app_id="app_42") == [cancelled, purchase]
+    assert await event_ids(tenant, app_id="app_4") == []
+    assert await event_ids(tenant, type="purchase", app_id="app_42") == [purchase]
+
+
+async def test_list_refuses_an_unknown_type_filter(tenant: Tenant) -> None:
+    assert_invalid(await tenant.api.get("/events", params={"type": "refund"}), ["query", "type"])
+
+
+# --- one transaction ---------------------------------------------------------------
+
+
+async def test_the_event_and_its_deliveries_are_committed_before_the_202(
+    tenant: Tenant, app: FastAPI
+) -> None:
+    first = await subscribed_webhook(tenant)
+    second = await subscribed_webhook(tenant, app_id=None, sku_id="gems_100")
+    await tenant.webhook()  # no actions: not a match
+
+    accepted = await tenant.event(sku_id="gems_100", data={"order_id": "o-1"})
+    assert accepted["deliveries"] == 2
+
+    async with app.state.sessionmaker() as session:
+        event = await session.get(Event, accepted["id"])
+        deliveries = (
+            await session.scalars(select(Delivery).where(Delivery.event_id == accepted["id"]))
+        ).all()
+    assert event is not None
+    assert event.account_id == tenant.account_id
+    assert event.data == {"order_id": "o-1"}
+    assert sorted(d.webhook_id for d in deliveries) == sorted([first["id"], second["id"]])
+    assert {d.status.value for d in deliveries} == {"pending"}
