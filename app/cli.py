@@ -63,6 +63,9 @@ def worker() -> None:
     from workers.settings import worker_options
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # arq logs every job start and end, the 5-second sweeps included; the worker's own
+    # line per attempt (workers.deliver) says what matters.
+    logging.getLogger("arq.worker").setLevel(logging.WARNING)
     Worker(**worker_options(get_settings())).run()
 
 

@@ -11,7 +11,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def refused_reason(address: IPAddress) -> str | None:
-    """Why `address` is refused, or None when it is a public unicast address."""
+    """Why `address` is refused ("127.0.0.1 (loopback)"), or None when it is
+    a public unicast address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     checks = (
@@ -27,7 +28,7 @@ def refused_reason(address: IPAddress) -> str | None:
     )
     for name, hit in checks:
         if hit:
-            return f"{address} is a refused address ({name})"
+            return f"{address} ({name})"
     return None
 
 

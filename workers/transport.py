@@ -54,8 +54,8 @@ class CheckedBackend(httpcore.AsyncNetworkBackend):
                 reason = refused_reason(address)
                 if reason is not None:
                     raise RefusedTarget(
-                        f"Refused to connect: {host} resolves to {reason}; private networks "
-                        "are not allowed (STOREHOOKS_ALLOW_PRIVATE_NETWORKS)."
+                        f"Refused to connect: {host} resolves to {reason}; private "
+                        "networks are not allowed (STOREHOOKS_ALLOW_PRIVATE_NETWORKS)."
                     )
         last_error: Exception | None = None
         for address in addresses:
