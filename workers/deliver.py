@@ -9,6 +9,7 @@ sweeper leaves it alone unless the worker died.
 
 import asyncio
 import logging
+import os
 import ssl
 import time
 from dataclasses import dataclass
@@ -236,10 +237,20 @@ def describe_failure(exc: BaseException, timeout: float) -> str:
     if tls_error is not None:
         return f"TLS failed: {tls_error}."
     if isinstance(exc, httpx.ConnectError):
-        return f"Could not connect: {exc or 'connection failed'}."
+        return f"Could not connect: {_socket_cause(exc) or exc or 'connection failed'}."
     if isinstance(exc, httpx.HTTPError):
         return f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
     return f"The attempt failed: {type(exc).__name__}: {exc}."
+
+
+def _socket_cause(exc: BaseException) -> str | None:
+    """The operating system's words ("Connection refused") under httpx's wrapping."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return os.strerror(seen.errno).lower()
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _tls_cause(exc: BaseException) -> str | None:

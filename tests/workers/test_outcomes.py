@@ -175,7 +175,7 @@ async def test_a_refused_connection_is_a_failed_attempt(tenant: Tenant, worker: 
     assert delivery["status"] == "failed"
     assert delivery["attempt_count"] == MAX_ATTEMPTS
     assert delivery["last_status_code"] is None
-    assert "could not connect" in delivery["last_error"].lower()
+    assert delivery["last_error"] == "Could not connect: connection refused."
     assert all(a["status_code"] is None for a in delivery["attempts"])
 
 
