@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import log_format
 from app.auth import service
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.enums import Scope
@@ -50,22 +51,24 @@ def serve(
     """Run the HTTP API (uvicorn)."""
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, proxy_headers=False)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        proxy_headers=False,
+        log_config=log_format.logging_config(),
+    )
 
 
 @cli.command()
 def worker() -> None:
     """Run one delivery worker (arq): sends notifications, retries, sweeps the queue."""
-    import logging
-
     from arq.worker import Worker
 
     from workers.settings import worker_options
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # arq logs every job start and end, the 5-second sweeps included; the worker's own
-    # line per attempt (workers.deliver) says what matters.
-    logging.getLogger("arq.worker").setLevel(logging.WARNING)
+    log_format.configure()
     Worker(**worker_options(get_settings())).run()
 
 

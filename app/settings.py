@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(default=10, gt=0)
     allow_private_networks: bool = False
     ca_bundle: str | None = None
+    retention_days: float = Field(default=30, gt=0)
+    # Each worker serves its metrics on this port (0: none); run several workers on
+    # one host with a port each.
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
 
 
 @lru_cache

@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,25 @@ def settings(database_url: str, redis_url: str) -> Settings:
     return Settings(database_url=database_url, redis_url=redis_url)
 
 
-@pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app of `settings`, started up (and shut down on leaving)."""
     application = create_app(settings)
     async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    async with running_app(settings) as application:
+        yield application
+
+
+@pytest.fixture
+async def no_redis_app(database_url: str) -> AsyncIterator[FastAPI]:
+    """The app with a Redis URL where nothing listens."""
+    settings = Settings(database_url=database_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with running_app(settings) as application:
         yield application
 
 
@@ -136,8 +152,35 @@ async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def me(client: httpx.AsyncClient) -> dict[str, Any]:
+    """GET /me with the client's key, answered 200."""
+    response = await client.get("/me")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def secret_part(token: str, *key_ids: str) -> str:
+    """What of a token is secret: everything but a leading key id (the first of `key_ids`
+    it starts with) and its separator."""
+    for key_id in key_ids:
+        if token.startswith(key_id):
+            return token.removeprefix(key_id).lstrip("._-:")
+    return token
+
+
+# A valid POST /webhooks body: the defaults of `Tenant.webhook`.
+WEBHOOK_BODY: dict[str, Any] = {
+    "name": "orders",
+    "url": "https://hooks.example.com/store",
+    "http_method": "POST",
+    "payload_type": "json",
+}
+
+
 class Tenant:
-    """An account with an all-scopes key, and a way to mint narrower keys."""
+    """An account with an all-scopes key, ways to mint narrower keys, and helpers that
+    create and read its objects through the API."""
 
     def __init__(self, app: FastAPI, account_id: str, token: str) -> None:
         self.app = app
@@ -153,15 +196,15 @@ class Tenant:
     async def client(self, *scopes: Scope) -> httpx.AsyncClient:
         return client_for(self.app, await self.key(*scopes))
 
+    async def fetch(self, path: str) -> dict[str, Any]:
+        """GETs the one object at `path` (e.g. `/webhooks/{id}`), answered 200."""
+        response = await self.api.get(path)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
     async def webhook(self, **fields: Any) -> dict[str, Any]:
-        body = {
-            "name": "orders",
-            "url": "https://hooks.example.com/store",
-            "http_method": "POST",
-            "payload_type": "json",
-            **fields,
-        }
-        response = await self.api.post("/webhooks", json=body)
+        response = await self.api.post("/webhooks", json={**WEBHOOK_BODY, **fields})
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
@@ -172,6 +215,16 @@ class Tenant:
         created: dict[str, Any] = response.json()
         return created
 
+    async def subscribed_webhook(
+        self, *, action: Mapping[str, Any] | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """A webhook (`fields` over the defaults) bound by one action to purchases of
+        app_42; `action` overrides the action's fields, e.g. `{"app_id": None, ...}`."""
+        webhook = await self.webhook(**fields)
+        binding = {"event_type": "purchase", "app_id": "app_42", **(action or {})}
+        await self.action(webhook["id"], **binding)
+        return webhook
+
     async def event(self, **fields: Any) -> dict[str, Any]:
         body = {"type": "purchase", "app_id": "app_42", **fields}
         response = await self.api.post("/events", json=body)
@@ -180,23 +233,29 @@ class Tenant:
         return accepted
 
 
+@asynccontextmanager
+async def tenant_of(app: FastAPI, name: str) -> AsyncIterator[Tenant]:
+    """A new account of `app` named `name`; its client is closed on leaving."""
+    async with session_scope(app.state.sessionmaker) as session:
+        account, _key, token = await auth_service.create_account(session, name)
+    tenant = Tenant(app, account.id, token)
+    try:
+        yield tenant
+    finally:
+        await tenant.api.aclose()
+
+
 TenantFactory = Callable[[str], Awaitable[Tenant]]
 
 
 @pytest.fixture
 async def make_tenant(app: FastAPI) -> AsyncIterator[TenantFactory]:
-    tenants: list[Tenant] = []
+    async with AsyncExitStack() as tenants:
 
-    async def make(name: str) -> Tenant:
-        async with session_scope(app.state.sessionmaker) as session:
-            account, _key, token = await auth_service.create_account(session, name)
-        tenant = Tenant(app, account.id, token)
-        tenants.append(tenant)
-        return tenant
+        async def make(name: str) -> Tenant:
+            return await tenants.enter_async_context(tenant_of(app, name))
 
-    yield make
-    for tenant in tenants:
-        await tenant.api.aclose()
+        yield make
 
 
 @pytest.fixture

@@ -7,25 +7,12 @@ import httpx
 import pytest
 
 from tests.conftest import Tenant
+from tests.support.problems import assert_problem, error_locs
 
 ACTION_FIELDS = {"id", "webhook_id", "event_type", "app_id", "sku_id", "created_at"}
 
 
 # --- helpers -------------------------------------------------------------------------
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    return body
-
-
-def error_locs(response: httpx.Response) -> list[list[str | int]]:
-    body = assert_problem(response, 422)
-    return [error["loc"] for error in body["errors"]]
 
 
 def ids(items: list[dict[str, Any]]) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.enums import Scope
-from tests.conftest import client_for, run_cli
+from tests.conftest import client_for, me, run_cli, secret_part
 
 ALL_SCOPES = sorted(scope.value for scope in Scope)
 
@@ -45,14 +45,6 @@ def api_key_rows(database_url: str) -> list[tuple[Any, ...]]:
         return connection.execute("SELECT * FROM api_keys").fetchall()
 
 
-def secret_part(token: str, key_ids: list[str]) -> str:
-    """What of a token is secret: everything but a leading key id and its separator."""
-    for key_id in key_ids:
-        if token.startswith(key_id):
-            return token.removeprefix(key_id).lstrip("._-:")
-    return token
-
-
 def help_text(*args: str) -> str:
     """The help output with rich's box drawing and line wrapping taken out."""
     result = run_cli(*args, "--help", database_url="sqlite+aiosqlite:///unused.db")
@@ -60,24 +52,16 @@ def help_text(*args: str) -> str:
     return re.sub(r"[\s│╭╮╰╯─]+", " ", result.stdout)
 
 
-async def me(app: FastAPI, token: str) -> dict[str, Any]:
-    async with client_for(app, token) as client:
-        response = await client.get("/me")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 # --- accounts create --------------------------------------------------------------------
 
 
 async def test_accounts_create_prints_a_key_that_works(app: FastAPI, database_url: str) -> None:
     created = create_account(database_url)
-    body = await me(app, created["api_key"])
+    async with client_for(app, created["api_key"]) as client:
+        body = await me(client)
+        response = await client.get("/webhooks")
     assert body["account_id"] == created["account_id"]
     assert sorted(body["scopes"]) == ALL_SCOPES
-    async with client_for(app, created["api_key"]) as client:
-        response = await client.get("/webhooks")
     assert response.status_code == 200
     assert response.json() == {"data": [], "next_cursor": None}
 
@@ -87,7 +71,8 @@ async def test_two_accounts_get_distinct_ids_and_keys(app: FastAPI, database_url
     second = create_account(database_url, "Second")
     assert first["account_id"] != second["account_id"]
     assert first["api_key"] != second["api_key"]
-    assert (await me(app, second["api_key"]))["account_id"] == second["account_id"]
+    async with client_for(app, second["api_key"]) as client:
+        assert (await me(client))["account_id"] == second["account_id"]
 
 
 # --- keys create ------------------------------------------------------------------------
@@ -109,12 +94,12 @@ async def test_keys_create_holds_exactly_the_given_scopes(app: FastAPI, database
     )
     created = one_json_object(result)
     assert set(created) == {"key_id", "api_key"}
-    body = await me(app, created["api_key"])
-    assert set(body) == {"account_id", "key_id", "scopes"}
-    assert body["account_id"] == account["account_id"]
-    assert body["key_id"] == created["key_id"]
-    assert sorted(body["scopes"]) == ["events:read", "events:write"]
     async with client_for(app, created["api_key"]) as client:
+        body = await me(client)
+        assert set(body) == {"account_id", "key_id", "scopes"}
+        assert body["account_id"] == account["account_id"]
+        assert body["key_id"] == created["key_id"]
+        assert sorted(body["scopes"]) == ["events:read", "events:write"]
         assert (await client.get("/events")).status_code == 200
         assert (await client.get("/webhooks")).status_code == 403
 
@@ -178,7 +163,7 @@ def test_key_secrets_are_not_stored_in_clear(database_url: str) -> None:
     stored = "\n".join(str(value) for row in rows for value in row)
     assert extra["key_id"] in stored  # the table read is the right one
     for token in (account["api_key"], extra["api_key"]):
-        secret = secret_part(token, [str(row[0]) for row in rows])
+        secret = secret_part(token, *(str(row[0]) for row in rows))
         assert len(secret) >= 32
         assert secret not in stored
         assert token not in stored

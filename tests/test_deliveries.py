@@ -9,6 +9,7 @@ from app.db import session_scope
 from app.ids import new_id
 from app.models import DeliveryAttempt
 from tests.conftest import Tenant
+from tests.support.problems import assert_problem, error_locs
 
 DELIVERY_FIELDS = {
     "id",
@@ -25,12 +26,6 @@ DELIVERY_FIELDS = {
 }
 
 
-async def subscribed_webhook(tenant: Tenant) -> dict[str, Any]:
-    webhook = await tenant.webhook()
-    await tenant.action(webhook["id"], event_type="purchase", app_id="app_42")
-    return webhook
-
-
 async def deliveries(tenant: Tenant, **params: str) -> list[dict[str, Any]]:
     response = await tenant.api.get("/deliveries", params=params)
     assert response.status_code == 200, response.text
@@ -39,7 +34,7 @@ async def deliveries(tenant: Tenant, **params: str) -> list[dict[str, Any]]:
 
 
 async def one_delivery(tenant: Tenant) -> dict[str, Any]:
-    webhook = await subscribed_webhook(tenant)
+    webhook = await tenant.subscribed_webhook()
     accepted = await tenant.event()
     [delivery] = await deliveries(tenant, event_id=accepted["id"])
     assert delivery["webhook_id"] == webhook["id"]
@@ -47,7 +42,7 @@ async def one_delivery(tenant: Tenant) -> dict[str, Any]:
 
 
 async def test_a_new_event_delivery_has_exactly_the_contract_fields(tenant: Tenant) -> None:
-    webhook = await subscribed_webhook(tenant)
+    webhook = await tenant.subscribed_webhook()
     before = datetime.now(UTC)
     accepted = await tenant.event()
     after = datetime.now(UTC)
@@ -134,9 +129,7 @@ async def test_get_lists_the_attempts_in_order_with_all_their_fields(
 
 
 async def test_an_unknown_delivery_is_404(tenant: Tenant) -> None:
-    response = await tenant.api.get("/deliveries/dlv_nope")
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(await tenant.api.get("/deliveries/dlv_nope"), 404)
 
 
 async def test_another_accounts_delivery_is_404(tenant: Tenant, other: Tenant) -> None:
@@ -147,8 +140,8 @@ async def test_another_accounts_delivery_is_404(tenant: Tenant, other: Tenant) -
 
 
 async def test_list_filters_by_webhook_event_and_status_exactly(tenant: Tenant) -> None:
-    kept = await subscribed_webhook(tenant)
-    deleted = await subscribed_webhook(tenant)
+    kept = await tenant.subscribed_webhook()
+    deleted = await tenant.subscribed_webhook()
     first = (await tenant.event())["id"]
     second = (await tenant.event())["id"]
 
@@ -185,6 +178,4 @@ async def test_list_filters_by_webhook_event_and_status_exactly(tenant: Tenant) 
 
 async def test_an_unknown_status_filter_is_422(tenant: Tenant) -> None:
     response = await tenant.api.get("/deliveries", params={"status": "bogus"})
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert [error["loc"] for error in response.json()["errors"]] == [["query", "status"]]
+    assert error_locs(response) == [["query", "status"]]

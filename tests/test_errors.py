@@ -1,27 +1,15 @@
 """Every error is application/problem+json (API.md §3), and the 256 KiB body limit."""
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from tests.conftest import Tenant
+from tests.support.problems import PROBLEM_FIELDS, assert_problem
 
-PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 LIMIT = 256 * 1024
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status
-    for field in ("type", "title", "detail"):
-        assert isinstance(problem[field], str), problem
-        assert problem[field], problem
-    return problem
 
 
 def event_body(size: int) -> bytes:

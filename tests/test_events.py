@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
@@ -11,20 +10,9 @@ from sqlalchemy import select, update
 from app.db import session_scope
 from app.models import Delivery, Event
 from tests.conftest import Tenant
+from tests.support.problems import assert_problem, error_locs
 
 EVENT = {"type": "purchase", "app_id": "app_42"}
-
-
-def assert_invalid(response: httpx.Response, loc: list[str | int]) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert loc in [error["loc"] for error in response.json()["errors"]], response.text
-
-
-async def subscribed_webhook(tenant: Tenant, **action: Any) -> dict[str, Any]:
-    webhook = await tenant.webhook()
-    await tenant.action(webhook["id"], **({"event_type": "purchase", "app_id": "app_42"} | action))
-    return webhook
 
 
 async def event_ids(tenant: Tenant, **params: str) -> list[str]:
@@ -43,7 +31,7 @@ async def delivery_count(tenant: Tenant) -> int:
 
 
 async def test_post_answers_202_with_id_and_delivery_count(tenant: Tenant) -> None:
-    await subscribed_webhook(tenant)
+    await tenant.subscribed_webhook()
     response = await tenant.api.post("/events", json={**EVENT, "sku_id": "gems_100"})
     assert response.status_code == 202
     body = response.json()
@@ -110,9 +98,7 @@ async def test_occurred_at_defaults_to_the_time_of_receipt(tenant: Tenant) -> No
 
 
 async def test_an_unknown_event_is_404(tenant: Tenant) -> None:
-    response = await tenant.api.get("/events/evt_nope")
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(await tenant.api.get("/events/evt_nope"), 404)
 
 
 async def test_another_accounts_event_is_404(tenant: Tenant, other: Tenant) -> None:
@@ -151,8 +137,9 @@ async def test_another_accounts_event_is_404(tenant: Tenant, other: Tenant) -> N
 async def test_invalid_events_are_422_naming_the_field(
     tenant: Tenant, body: dict[str, Any], loc: list[str]
 ) -> None:
-    await subscribed_webhook(tenant)
-    assert_invalid(await tenant.api.post("/events", json=body), loc)
+    await tenant.subscribed_webhook()
+    locs = error_locs(await tenant.api.post("/events", json=body))
+    assert loc in locs, locs
     assert await event_ids(tenant) == []
     assert await delivery_count(tenant) == 0
 
@@ -170,7 +157,7 @@ async def post_with_key(tenant: Tenant, key: str) -> dict[str, Any]:
 async def test_a_repeated_key_answers_the_first_response_and_creates_nothing(
     tenant: Tenant,
 ) -> None:
-    await subscribed_webhook(tenant)
+    await tenant.subscribed_webhook()
     first = await post_with_key(tenant, "order-o-1")
     second = await post_with_key(tenant, "order-o-1")
     assert first["deliveries"] == 1
@@ -197,7 +184,7 @@ async def test_a_different_key_is_a_new_event(tenant: Tenant) -> None:
 
 
 async def test_a_key_older_than_24_hours_is_a_new_event(tenant: Tenant, app: FastAPI) -> None:
-    await subscribed_webhook(tenant)
+    await tenant.subscribed_webhook()
     first = await post_with_key(tenant, "order-o-1")
     async with session_scope(app.state.sessionmaker) as session:
         await session.execute(
@@ -231,7 +218,8 @@ async def test_list_filters_by_type_and_app_id_exactly(tenant: Tenant) -> None:
 
 
 async def test_list_refuses_an_unknown_type_filter(tenant: Tenant) -> None:
-    assert_invalid(await tenant.api.get("/events", params={"type": "refund"}), ["query", "type"])
+    locs = error_locs(await tenant.api.get("/events", params={"type": "refund"}))
+    assert ["query", "type"] in locs, locs
 
 
 # --- one transaction ---------------------------------------------------------------
@@ -240,8 +228,8 @@ async def test_list_refuses_an_unknown_type_filter(tenant: Tenant) -> None:
 async def test_the_event_and_its_deliveries_are_committed_before_the_202(
     tenant: Tenant, app: FastAPI
 ) -> None:
-    first = await subscribed_webhook(tenant)
-    second = await subscribed_webhook(tenant, app_id=None, sku_id="gems_100")
+    first = await tenant.subscribed_webhook()
+    second = await tenant.subscribed_webhook(action={"app_id": None, "sku_id": "gems_100"})
     await tenant.webhook()  # no actions: not a match
 
     accepted = await tenant.event(sku_id="gems_100", data={"order_id": "o-1"})

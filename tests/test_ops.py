@@ -1,17 +1,13 @@
 """GET /healthz, /readyz, /metrics, /openapi.json and /docs (API.md §7)."""
 
-import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.main import create_app
-from app.settings import Settings
-from tests.conftest import Tenant, client_for, free_port
+from tests.conftest import Tenant, client_for
+from tests.support.routes import normalize
 
 # Every route of API.md §2, §3 and §7, as (method, path) with the parameters unnamed.
 CONTRACT_ROUTES = {
@@ -42,15 +38,6 @@ CONTRACT_ROUTES = {
     ("get", "/metrics"),
 }
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
-
-
-@pytest.fixture
-async def no_redis_app(database_url: str) -> AsyncIterator[FastAPI]:
-    """The app with a Redis URL where nothing listens."""
-    settings = Settings(database_url=database_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
 
 
 async def openapi(anonymous: httpx.AsyncClient) -> dict[str, Any]:
@@ -154,7 +141,7 @@ async def test_replays_and_refusals_are_not_counted(
 async def test_openapi_lists_every_route_of_the_contract(anonymous: httpx.AsyncClient) -> None:
     spec = await openapi(anonymous)
     documented = {
-        (method, re.sub(r"\{[^}]+\}", "{}", path))
+        (method, normalize(path))
         for path, operations in spec["paths"].items()
         for method in operations
     }

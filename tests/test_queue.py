@@ -7,12 +7,9 @@ from typing import Any
 import pytest
 import redis.asyncio
 from arq.jobs import deserialize_job
+from fastapi import FastAPI
 
-from app.auth import service as auth_service
-from app.db import session_scope
-from app.main import create_app
-from app.settings import Settings
-from tests.conftest import Tenant, free_port
+from tests.conftest import Tenant, tenant_of
 
 
 @pytest.fixture
@@ -23,22 +20,15 @@ async def queue(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
 
 
 @pytest.fixture
-async def no_redis_tenant(database_url: str) -> AsyncIterator[Tenant]:
+async def no_redis_tenant(no_redis_app: FastAPI) -> AsyncIterator[Tenant]:
     """A tenant of an app whose Redis URL points where nothing listens."""
-    settings = Settings(database_url=database_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        async with session_scope(application.state.sessionmaker) as session:
-            account, _key, token = await auth_service.create_account(session, "No Redis")
-        tenant = Tenant(application, account.id, token)
+    async with tenant_of(no_redis_app, "No Redis") as tenant:
         yield tenant
-        await tenant.api.aclose()
 
 
 async def two_subscribed_webhooks(tenant: Tenant) -> None:
     for name in ("first", "second"):
-        webhook = await tenant.webhook(name=name)
-        await tenant.action(webhook["id"], event_type="purchase", app_id="app_42")
+        await tenant.subscribed_webhook(name=name)
 
 
 async def delivery_ids(tenant: Tenant, event_id: str) -> list[str]:

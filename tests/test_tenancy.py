@@ -1,7 +1,6 @@
 """Accounts are walled off (API.md §2): another account's id answers 404 exactly as an id
 that does not exist, changes nothing, and never shows up in a list."""
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +10,10 @@ import pytest
 from app.ids import new_id
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import Tenant, client_for
+from tests.conftest import Tenant, client_for, me
+from tests.support.problems import assert_problem
+from tests.support.routes import normalize, served_routes
 
-PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 ID_PREFIXES = {
     "webhook_id": "wh",
     "action_id": "act",
@@ -64,15 +64,6 @@ async def a(tenant: Tenant) -> World:
 @pytest.fixture
 async def b(other: Tenant) -> World:
     return await populate(other, "B orders", "app_b")
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].split(";")[0] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert set(body) == PROBLEM_FIELDS, body
-    assert body["status"] == status
-    return body
 
 
 async def snapshot(world: World) -> dict[str, Any]:
@@ -150,15 +141,7 @@ PROBES = [
 ]
 
 
-def normalize(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "{}", path)
-
-
-SERVED = {
-    (method.upper(), normalize(path))
-    for path, operations in create_app(Settings()).openapi()["paths"].items()
-    for method in operations
-}
+SERVED = served_routes(create_app(Settings()))
 SERVED_PROBES = [p for p in PROBES if (p.method, normalize(p.path)) in SERVED]
 
 
@@ -234,9 +217,7 @@ def item_ids(response: httpx.Response) -> set[str]:
 
 
 async def owner_key_id(world: World) -> str:
-    response = await world.tenant.api.get("/me")
-    assert response.status_code == 200
-    key_id: str = response.json()["key_id"]
+    key_id: str = (await me(world.tenant.api))["key_id"]
     return key_id
 
 

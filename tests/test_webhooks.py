@@ -10,12 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.auth import service as auth_service
-from app.db import session_scope
-from app.main import create_app
 from app.models import Webhook
 from app.settings import Settings
-from tests.conftest import Tenant
+from tests.conftest import WEBHOOK_BODY, Tenant, running_app, tenant_of
+from tests.support.problems import assert_invalid, assert_problem
 
 PUBLIC_FIELDS = {
     "id",
@@ -27,12 +25,6 @@ PUBLIC_FIELDS = {
     "disabled_reason",
     "created_at",
     "updated_at",
-}
-VALID_BODY: dict[str, Any] = {
-    "name": "orders",
-    "url": "https://hooks.example.com/store",
-    "http_method": "POST",
-    "payload_type": "json",
 }
 MISSING = object()
 URL_PREFIX = "https://x.example.com/"
@@ -59,21 +51,6 @@ PUBLIC_URLS = [
 # --- helpers -------------------------------------------------------------------------
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    return body
-
-
-def assert_invalid(response: httpx.Response, field: str) -> None:
-    body = assert_problem(response, 422)
-    locs = [error["loc"] for error in body["errors"]]
-    assert any(loc and loc[-1] == field for loc in locs), locs
-
-
 def parse_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     assert parsed.utcoffset() == timedelta(0), value
@@ -95,13 +72,6 @@ def without_updated_at(webhook: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in public(webhook).items() if key != "updated_at"}
 
 
-async def fetch(tenant: Tenant, webhook_id: str) -> dict[str, Any]:
-    response = await tenant.api.get(f"/webhooks/{webhook_id}")
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
-
-
 async def listed_ids(tenant: Tenant) -> list[str]:
     response = await tenant.api.get("/webhooks")
     assert response.status_code == 200, response.text
@@ -109,7 +79,7 @@ async def listed_ids(tenant: Tenant) -> list[str]:
 
 
 async def post_webhook(tenant: Tenant, **changes: Any) -> httpx.Response:
-    body = {**VALID_BODY, **changes}
+    body = {**WEBHOOK_BODY, **changes}
     body = {key: value for key, value in body.items() if value is not MISSING}
     return await tenant.api.post("/webhooks", json=body)
 
@@ -118,14 +88,14 @@ async def post_webhook(tenant: Tenant, **changes: Any) -> httpx.Response:
 
 
 async def test_create_answers_201_with_the_webhook_and_its_secret(tenant: Tenant) -> None:
-    response = await tenant.api.post("/webhooks", json=VALID_BODY)
+    response = await tenant.api.post("/webhooks", json=WEBHOOK_BODY)
 
     assert response.status_code == 201, response.text
     created = response.json()
     assert set(created) == PUBLIC_FIELDS | {"secret"}
     assert response.headers["location"] == f"/webhooks/{created['id']}"
     assert isinstance(created["id"], str) and created["id"]
-    assert {key: created[key] for key in VALID_BODY} == VALID_BODY
+    assert {key: created[key] for key in WEBHOOK_BODY} == WEBHOOK_BODY
     assert created["active"] is True
     assert created["disabled_reason"] is None
     assert parse_time(created["created_at"]) <= parse_time(created["updated_at"])
@@ -143,7 +113,7 @@ async def test_created_inactive_is_disabled_manually(tenant: Tenant) -> None:
     created = await tenant.webhook(active=False)
     assert created["active"] is False
     assert created["disabled_reason"] == "manual"
-    assert public(await fetch(tenant, created["id"])) == public(created)
+    assert public(await tenant.fetch(f"/webhooks/{created['id']}")) == public(created)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +135,7 @@ async def test_create_accepts_boundary_values(
     assert response.status_code == 201, response.text
     created = response.json()
     assert {key: created[key] for key in expected} == expected
-    assert public(await fetch(tenant, created["id"])) == public(created)
+    assert public(await tenant.fetch(f"/webhooks/{created['id']}")) == public(created)
 
 
 @pytest.mark.parametrize(
@@ -258,7 +228,7 @@ async def test_another_accounts_webhook_is_404(
     response = await tenant.api.request(method, f"/webhooks/{theirs['id']}{suffix}", json=body)
 
     assert_problem(response, 404)
-    assert public(await fetch(other, theirs["id"])) == public(theirs)
+    assert public(await other.fetch(f"/webhooks/{theirs['id']}")) == public(theirs)
     secret = (await other.api.get(f"/webhooks/{theirs['id']}/secret")).json()
     assert secret == {"secret": theirs["secret"]}
 
@@ -277,7 +247,7 @@ async def test_patch_refuses_private_targets(tenant: Tenant, url: str) -> None:
     created = await tenant.webhook()
 
     assert_invalid(await tenant.api.patch(f"/webhooks/{created['id']}", json={"url": url}), "url")
-    assert public(await fetch(tenant, created["id"])) == public(created)
+    assert public(await tenant.fetch(f"/webhooks/{created['id']}")) == public(created)
 
 
 @pytest.mark.parametrize("url", PUBLIC_URLS)
@@ -295,15 +265,8 @@ async def test_public_targets_are_accepted(tenant: Tenant, url: str) -> None:
 async def permissive_tenant(database_url: str, redis_url: str) -> AsyncIterator[Tenant]:
     """A tenant of an app started with STOREHOOKS_ALLOW_PRIVATE_NETWORKS=true."""
     settings = Settings(database_url=database_url, redis_url=redis_url, allow_private_networks=True)
-    application: FastAPI = create_app(settings)
-    async with application.router.lifespan_context(application):
-        async with session_scope(application.state.sessionmaker) as session:
-            account, _key, token = await auth_service.create_account(session, "Lab")
-        tenant = Tenant(application, account.id, token)
-        try:
-            yield tenant
-        finally:
-            await tenant.api.aclose()
+    async with running_app(settings) as application, tenant_of(application, "Lab") as tenant:
+        yield tenant
 
 
 @pytest.mark.parametrize("url", PRIVATE_URLS)
@@ -355,7 +318,7 @@ async def test_patch_changes_only_the_given_fields(tenant: Tenant, changes: dict
     assert set(updated) == PUBLIC_FIELDS
     assert without_updated_at(updated) == {**without_updated_at(created), **changes}
     assert parse_time(updated["updated_at"]) >= parse_time(created["updated_at"])
-    assert await fetch(tenant, created["id"]) == updated
+    assert await tenant.fetch(f"/webhooks/{created['id']}") == updated
 
 
 async def test_patch_active_false_then_true(tenant: Tenant) -> None:
@@ -375,7 +338,7 @@ async def test_patch_active_false_then_true(tenant: Tenant) -> None:
     assert on.status_code == 200, on.text
     assert (on.json()["active"], on.json()["disabled_reason"]) == (True, None)
     assert without_updated_at(on.json()) == without_updated_at(created)
-    assert await fetch(tenant, created["id"]) == on.json()
+    assert await tenant.fetch(f"/webhooks/{created['id']}") == on.json()
 
 
 @pytest.mark.parametrize("field", ["name", "url", "http_method", "payload_type", "active"])
@@ -385,7 +348,7 @@ async def test_patch_refuses_explicit_null(tenant: Tenant, field: str) -> None:
     response = await tenant.api.patch(f"/webhooks/{created['id']}", json={field: None})
 
     assert_invalid(response, field)
-    assert public(await fetch(tenant, created["id"])) == public(created)
+    assert public(await tenant.fetch(f"/webhooks/{created['id']}")) == public(created)
 
 
 @pytest.mark.parametrize(
@@ -405,7 +368,7 @@ async def test_patch_validates_like_create(
     created = await tenant.webhook()
 
     assert_invalid(await tenant.api.patch(f"/webhooks/{created['id']}", json=changes), field)
-    assert public(await fetch(tenant, created["id"])) == public(created)
+    assert public(await tenant.fetch(f"/webhooks/{created['id']}")) == public(created)
 
 
 async def test_patch_with_empty_body_changes_nothing(tenant: Tenant) -> None:

@@ -25,6 +25,7 @@ from app import queue
 from app.db import session_scope, utcnow
 from app.enums import DeliveryKind, DeliveryStatus, DisabledReason, HttpMethod, PayloadType
 from app.ids import new_id
+from app.metrics import ATTEMPT_SECONDS, ATTEMPTS, DELIVERIES_FINISHED
 from app.models import Delivery, DeliveryAttempt, Event, Webhook
 from app.settings import Settings
 from workers import payloads
@@ -35,6 +36,7 @@ from workers.transport import USER_AGENT, RefusedTarget, UnresolvableHost
 logger = logging.getLogger(__name__)
 
 RESPONSE_BODY_LIMIT = 1024
+INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."
 # A job that comes a little before its time (clock skew, arq's poll) still runs.
 EARLY_TOLERANCE = timedelta(seconds=1)
 
@@ -54,6 +56,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Outcome:
+    category: str  # for metrics: succeeded, status, timeout, network, tls, refused
     status_code: int | None
     error: str | None
     response_body: str | None
@@ -62,7 +65,7 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.status_code == 200
+        return self.category == "succeeded"
 
 
 def lease(settings: Settings) -> timedelta:
@@ -78,14 +81,19 @@ async def deliver(ctx: dict[str, Any], delivery_id: str) -> None:
         return
     outcome = await send(ctx["http"], claim, settings.delivery_timeout_seconds)
     next_attempt_at = await record_outcome(sessionmaker, settings, claim, outcome)
+    ATTEMPTS.labels(outcome.category).inc()
+    ATTEMPT_SECONDS.observe(outcome.duration_ms / 1000)
     logger.info(
-        "attempt delivery=%s webhook=%s attempt=%d status=%s duration_ms=%d error=%s",
-        claim.delivery_id,
-        claim.webhook_id,
-        claim.number,
-        outcome.status_code,
-        outcome.duration_ms,
-        outcome.error,
+        "attempt %s",
+        outcome.category,
+        extra={
+            "delivery_id": claim.delivery_id,
+            "webhook_id": claim.webhook_id,
+            "attempt": claim.number,
+            "status_code": outcome.status_code,
+            "duration_ms": outcome.duration_ms,
+            "error": outcome.error,
+        },
     )
     if next_attempt_at is not None:
         redis: ArqRedis = ctx["redis"]
@@ -96,11 +104,14 @@ async def claim_attempt(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, delivery_id: str
 ) -> Claim | None:
     async with session_scope(sessionmaker) as session:
+        # On PostgreSQL a worker that finds the row locked leaves it to the one that
+        # holds it; SQLite serialises writers with BEGIN IMMEDIATE instead.
         row = (
             await session.execute(
                 select(Delivery, Webhook)
                 .join(Webhook, Webhook.id == Delivery.webhook_id)
                 .where(Delivery.id == delivery_id)
+                .with_for_update(of=Delivery, skip_locked=True)
             )
         ).one_or_none()
         if row is None:
@@ -118,6 +129,8 @@ async def claim_attempt(
             _finish(delivery, DeliveryStatus.CANCELLED, now)
             delivery.last_error = "Not sent: the webhook is inactive or deleted."
             return None
+        if delivery.attempt_count > 0:
+            await _record_interruption(session, delivery)
         number = delivery.attempt_count + 1
         claimed = await session.execute(
             update(Delivery)
@@ -126,7 +139,12 @@ async def claim_attempt(
                 Delivery.status == DeliveryStatus.PENDING,
                 Delivery.attempt_count == delivery.attempt_count,
             )
-            .values(attempt_count=number, next_attempt_at=now + lease(settings), updated_at=now)
+            .values(
+                attempt_count=number,
+                attempt_limit=delivery.attempt_limit,
+                next_attempt_at=now + lease(settings),
+                updated_at=now,
+            )
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -147,6 +165,24 @@ async def claim_attempt(
             payload=await _payload(session, delivery),
             secrets=_signing_secrets(webhook, now),
         )
+
+
+async def _record_interruption(session: AsyncSession, delivery: Delivery) -> None:
+    """An attempt that never got an outcome died with its worker (SIGKILL, power loss):
+    record that, and do not count it against the budget."""
+    interrupted = await session.execute(
+        update(DeliveryAttempt)
+        .where(
+            DeliveryAttempt.delivery_id == delivery.id,
+            DeliveryAttempt.number == delivery.attempt_count,
+            DeliveryAttempt.status_code.is_(None),
+            DeliveryAttempt.error.is_(None),
+        )
+        .values(error=INTERRUPTED)
+    )
+    if interrupted.rowcount == 1:  # type: ignore[attr-defined]
+        delivery.attempt_limit += 1
+        delivery.last_error = INTERRUPTED
 
 
 async def _payload(session: AsyncSession, delivery: Delivery) -> dict[str, Any]:
@@ -186,7 +222,7 @@ async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) 
     status_code: int | None = None
     response_body: str | None = None
     retry_after: float | None = None
-    error: str | None = None
+    error: str | None
     try:
         async with asyncio.timeout(timeout_seconds):
             request = client.build_request(
@@ -200,10 +236,12 @@ async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) 
             finally:
                 await response.aclose()
     except Exception as exc:  # every way a send can fail is a failed attempt, in words
-        error = describe_failure(exc, timeout_seconds)
-    if error is None and status_code != 200:
-        error = describe_status(status_code)
+        category, error = describe_failure(exc, timeout_seconds)
+    else:
+        category = "succeeded" if status_code == 200 else "status"
+        error = None if status_code == 200 else describe_status(status_code)
     return Outcome(
+        category=category,
         status_code=status_code,
         error=error,
         response_body=response_body,
@@ -228,19 +266,22 @@ def describe_status(status_code: int | None) -> str:
     return f"The receiver answered HTTP {status_code}; only 200 counts as success."
 
 
-def describe_failure(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, RefusedTarget | UnresolvableHost):
-        return str(exc)
+def describe_failure(exc: BaseException, timeout: float) -> tuple[str, str]:
+    """(metric category, words for the user) of a send that raised."""
+    if isinstance(exc, RefusedTarget):
+        return "refused", str(exc)
+    if isinstance(exc, UnresolvableHost):
+        return "network", str(exc)
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return f"Timed out: no complete answer within {timeout:g} s."
+        return "timeout", f"Timed out: no complete answer within {timeout:g} s."
     tls_error = _tls_cause(exc)
     if tls_error is not None:
-        return f"TLS failed: {tls_error}."
+        return "tls", f"TLS failed: {tls_error}."
     if isinstance(exc, httpx.ConnectError):
-        return f"Could not connect: {_socket_cause(exc) or exc or 'connection failed'}."
+        return "network", f"Could not connect: {_socket_cause(exc) or exc or 'connection failed'}."
     if isinstance(exc, httpx.HTTPError):
-        return f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
-    return f"The attempt failed: {type(exc).__name__}: {exc}."
+        return "network", f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
+    return "network", f"The attempt failed: {type(exc).__name__}: {exc}."
 
 
 def _socket_cause(exc: BaseException) -> str | None:
@@ -284,7 +325,7 @@ async def record_outcome(
                 response_body=outcome.response_body,
             )
         )
-        delivery = await session.get(Delivery, claim.delivery_id)
+        delivery = await session.get(Delivery, claim.delivery_id, with_for_update=True)
         if (
             delivery is None
             or delivery.status != DeliveryStatus.PENDING
@@ -309,6 +350,7 @@ async def record_outcome(
 
 
 def _finish(delivery: Delivery, status: DeliveryStatus, now: datetime) -> None:
+    DELIVERIES_FINISHED.labels(status.value).inc()
     delivery.status = status
     delivery.next_attempt_at = None
     delivery.completed_at = now

@@ -2,17 +2,26 @@
 resources every job shares (sessionmaker, one pooled HTTP client), built at start-up."""
 
 import logging
+import math
 from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import func
+from prometheus_client import start_http_server
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.db import make_engine, make_sessionmaker
 from app.settings import Settings, get_settings
 from workers.deliver import deliver, lease
+from workers.retention import purge
 from workers.sweeper import sweep
 from workers.transport import make_client
+
+logger = logging.getLogger(__name__)
 
 MAX_CONCURRENT_JOBS = 50
 SWEEP_SECONDS = set(range(0, 60, 5))
@@ -24,26 +33,55 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["http"] = make_client(settings, max_connections=MAX_CONCURRENT_JOBS * 2)
-    # dicttoxml logs every value it converts at INFO: payload data stays out of logs.
-    logging.getLogger("dicttoxml").setLevel(logging.WARNING)
+    ctx["metrics_server"] = _serve_metrics(settings.worker_metrics_port)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
     await ctx["http"].aclose()
     await ctx["engine"].dispose()
+    if ctx.get("metrics_server") is not None:
+        ctx["metrics_server"].shutdown()
+
+
+def _serve_metrics(port: int) -> Any:
+    if not port:
+        return None
+    try:
+        server, _thread = start_http_server(port)
+    except OSError as exc:  # another worker on this host holds the port
+        logger.warning("worker metrics not served on port %d: %s", port, exc)
+        return None
+    logger.info("worker metrics on port %d at /metrics", port)
+    return server
+
+
+def redis_settings(redis_url: str) -> RedisSettings:
+    """Every command retries through a Redis restart (about half a minute) instead of
+    killing the worker; the sweeper then rebuilds whatever the restart lost."""
+    settings = RedisSettings.from_dsn(redis_url)
+    settings.conn_retries = 30
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
+    settings.retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=30)
+    return settings
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for arq's Worker (also used by the tests' in-process workers)."""
     return {
         "functions": [func(deliver, name="deliver", max_tries=1000)],
-        "cron_jobs": [cron(sweep, second=SWEEP_SECONDS, run_at_startup=True, unique=True)],
+        "cron_jobs": [
+            cron(sweep, second=SWEEP_SECONDS, run_at_startup=True, unique=True),
+            cron(purge, hour=3, minute=17, second=0, unique=True),
+        ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings(settings.redis_url),
         "ctx": {"settings": settings},
         "max_jobs": MAX_CONCURRENT_JOBS,
         "job_timeout": lease(settings).total_seconds(),
         "keep_result": 0,
+        # SIGTERM/SIGINT: take no new job, let the attempts in flight finish (each is
+        # bounded by the delivery timeout), then exit.
+        "job_completion_wait": math.ceil(settings.delivery_timeout_seconds) + 1,
         "poll_delay": 0.1,
     }

@@ -35,6 +35,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
                 )
                 .order_by(Delivery.next_attempt_at)
                 .limit(SWEEP_BATCH)
+                .with_for_update(skip_locked=True)  # rows being claimed right now
             )
         ).all()
     queued = 0

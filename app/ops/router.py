@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.errors import problem_response, problem_responses
+from app.ops import gauges
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -48,5 +49,6 @@ async def _check(probe: Any) -> str:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    await gauges.refresh(request.app.state)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

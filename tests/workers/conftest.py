@@ -70,21 +70,12 @@ async def wait_for_delivery(
     wanted = statuses or ("succeeded", "failed", "cancelled")
     deadline = time.monotonic() + timeout
     while True:
-        response = await tenant.api.get(f"/deliveries/{delivery_id}")
-        assert response.status_code == 200, response.text
-        delivery: dict[str, Any] = response.json()
+        delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
         if delivery["status"] in wanted:
             return delivery
         if time.monotonic() > deadline:
             raise AssertionError(f"delivery still {delivery['status']}: {delivery}")
         await asyncio.sleep(0.05)
-
-
-async def subscribed_webhook(tenant: Tenant, url: str, **fields: Any) -> dict[str, Any]:
-    """A webhook to `url` bound to purchases of app_42."""
-    webhook = await tenant.webhook(url=url, **fields)
-    await tenant.action(webhook["id"], event_type="purchase", app_id="app_42")
-    return webhook
 
 
 async def post_purchase(tenant: Tenant, **fields: Any) -> str:

@@ -7,13 +7,13 @@ from arq.worker import Worker
 
 from tests.conftest import Tenant
 from tests.support.receivers import Receiver
-from tests.workers.conftest import post_purchase, subscribed_webhook, wait_for_delivery
+from tests.workers.conftest import post_purchase, wait_for_delivery
 
 
 async def test_purchase_arrives_as_json_and_the_delivery_succeeds(
     tenant: Tenant, receiver: Receiver, worker: Worker
 ) -> None:
-    await subscribed_webhook(tenant, receiver.url)
+    await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(
         tenant, sku_id="gems_100", data={"order_id": "o-1", "amount": "4.99"}
     )

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 from arq.connections import RedisSettings, create_pool
@@ -19,8 +18,9 @@ from arq.worker import Worker
 from app.enums import Scope
 from app.settings import Settings
 from tests.conftest import Tenant
+from tests.support.problems import assert_problem, error_locs
 from tests.support.receivers import Answer, Received, Receiver
-from tests.workers.conftest import post_purchase, subscribed_webhook, wait_for_delivery
+from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers.deliver import deliver
 from workers.settings import on_shutdown, on_startup
 from workers.sweeper import sweep
@@ -37,30 +37,6 @@ async def received(receiver: Receiver, count: int, timeout: float = 10.0) -> lis
             raise AssertionError(f"receiver got {len(receiver.requests)} requests, not {count}")
         await asyncio.sleep(0.02)
     return list(receiver.requests)
-
-
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem: dict[str, Any] = response.json()
-    assert problem["status"] == status
-    assert problem["title"]
-    assert problem["detail"]
-    return problem
-
-
-async def delivery_of(tenant: Tenant, delivery_id: str) -> dict[str, Any]:
-    response = await tenant.api.get(f"/deliveries/{delivery_id}")
-    assert response.status_code == 200, response.text
-    delivery: dict[str, Any] = response.json()
-    return delivery
-
-
-async def webhook_of(tenant: Tenant, webhook_id: str) -> dict[str, Any]:
-    response = await tenant.api.get(f"/webhooks/{webhook_id}")
-    assert response.status_code == 200, response.text
-    webhook: dict[str, Any] = response.json()
-    return webhook
 
 
 async def ping(tenant: Tenant, webhook_id: str) -> str:
@@ -123,7 +99,7 @@ async def test_a_ping_reaches_the_receiver_and_the_webhook_stays_active(
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert body["md5"] == hashlib.md5(canonical.encode()).hexdigest()
 
-    after = await webhook_of(tenant, webhook["id"])
+    after = await tenant.fetch(f"/webhooks/{webhook['id']}")
     assert after["active"] is True
     assert after["disabled_reason"] is None
 
@@ -141,11 +117,11 @@ async def test_a_failed_ping_is_not_retried_and_turns_the_webhook_off(
     assert delivery["last_status_code"] == 500
     await asyncio.sleep(QUIET_SECONDS)
     assert len(receiver.requests) == 1
-    delivery = await delivery_of(tenant, delivery_id)
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["attempt_count"] == 1
     assert [attempt["status_code"] for attempt in delivery["attempts"]] == [500]
 
-    after = await webhook_of(tenant, webhook["id"])
+    after = await tenant.fetch(f"/webhooks/{webhook['id']}")
     assert after["active"] is False
     assert after["disabled_reason"] == "test_failed"
 
@@ -170,7 +146,7 @@ async def test_turning_a_webhook_off_mid_retry_cancels_the_delivery(
     # Slow failures: attempt 1 is still in flight when the PATCH lands, so exactly one
     # request is expected whatever the retry jitter.
     receiver.default = Answer(500, delay=0.5)
-    webhook = await subscribed_webhook(tenant, receiver.url)
+    webhook = await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant)
     await received(receiver, 1)
 
@@ -182,7 +158,7 @@ async def test_turning_a_webhook_off_mid_retry_cancels_the_delivery(
     assert delivery["status"] == "cancelled"
     await asyncio.sleep(QUIET_SECONDS)
     assert len(receiver.requests) == 1
-    delivery = await delivery_of(tenant, delivery_id)
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "cancelled"
     assert delivery["attempt_count"] == 1
     assert delivery["completed_at"] is not None
@@ -193,7 +169,7 @@ async def test_deleting_a_webhook_cancels_its_pending_delivery(
     tenant: Tenant, receiver: Receiver, worker: Worker
 ) -> None:
     receiver.default = Answer(500, delay=0.5)
-    webhook = await subscribed_webhook(tenant, receiver.url)
+    webhook = await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant)
     await received(receiver, 1)
 
@@ -204,7 +180,7 @@ async def test_deleting_a_webhook_cancels_its_pending_delivery(
     assert delivery["status"] == "cancelled"
     await asyncio.sleep(QUIET_SECONDS)
     assert len(receiver.requests) == 1
-    delivery = await delivery_of(tenant, delivery_id)  # the history stays readable
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")  # the history stays readable
     assert delivery["status"] == "cancelled"
     assert delivery["attempt_count"] == 1
     assert delivery["next_attempt_at"] is None
@@ -218,7 +194,7 @@ async def test_a_failed_delivery_retried_by_hand_gets_a_fresh_budget_and_succeed
     tenant: Tenant, receiver: Receiver, worker: Worker
 ) -> None:
     receiver.default = Answer(500)
-    await subscribed_webhook(tenant, receiver.url)
+    await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant)
     failed = await wait_for_delivery(tenant, delivery_id)
     assert failed["status"] == "failed"
@@ -227,7 +203,7 @@ async def test_a_failed_delivery_retried_by_hand_gets_a_fresh_budget_and_succeed
 
     async with await tenant.client(Scope.DELIVERIES_READ) as reader:
         assert_problem(await reader.post(f"/deliveries/{delivery_id}/retry"), 403)
-    assert (await delivery_of(tenant, delivery_id))["status"] == "failed"
+    assert (await tenant.fetch(f"/deliveries/{delivery_id}"))["status"] == "failed"
 
     # A slow 200: attempt 6 is still in flight while the delivery is read back as pending.
     receiver.default = Answer(200, delay=0.5)
@@ -235,7 +211,7 @@ async def test_a_failed_delivery_retried_by_hand_gets_a_fresh_budget_and_succeed
         response = await retrier.post(f"/deliveries/{delivery_id}/retry")
     assert response.status_code == 202, response.text
     assert response.json() == {"delivery_id": delivery_id}
-    pending = await delivery_of(tenant, delivery_id)
+    pending = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert pending["status"] == "pending"
     assert pending["completed_at"] is None
 
@@ -253,24 +229,24 @@ async def test_a_failed_delivery_retried_by_hand_gets_a_fresh_budget_and_succeed
 async def test_a_succeeded_delivery_cannot_be_retried(
     tenant: Tenant, receiver: Receiver, worker: Worker
 ) -> None:
-    await subscribed_webhook(tenant, receiver.url)
+    await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant)
     assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
 
     assert_problem(await tenant.api.post(f"/deliveries/{delivery_id}/retry"), 409)
 
-    delivery = await delivery_of(tenant, delivery_id)
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "succeeded"
     assert delivery["attempt_count"] == 1
 
 
 async def test_a_pending_delivery_cannot_be_retried(tenant: Tenant) -> None:
-    await subscribed_webhook(tenant, "https://hooks.example.com/store")
+    await tenant.subscribed_webhook(url="https://hooks.example.com/store")
     delivery_id = await post_purchase(tenant)  # no worker runs: it stays pending
 
     assert_problem(await tenant.api.post(f"/deliveries/{delivery_id}/retry"), 409)
 
-    delivery = await delivery_of(tenant, delivery_id)
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "pending"
     assert delivery["attempt_count"] == 0
 
@@ -282,10 +258,10 @@ async def test_a_failed_ping_cannot_be_retried_on_the_webhook_it_turned_off(
     webhook = await tenant.webhook(url=receiver.url)
     delivery_id = await ping(tenant, webhook["id"])
     assert (await wait_for_delivery(tenant, delivery_id))["status"] == "failed"
-    assert (await webhook_of(tenant, webhook["id"]))["active"] is False
+    assert (await tenant.fetch(f"/webhooks/{webhook['id']}"))["active"] is False
 
     assert_problem(await tenant.api.post(f"/deliveries/{delivery_id}/retry"), 409)
-    assert (await delivery_of(tenant, delivery_id))["status"] == "failed"
+    assert (await tenant.fetch(f"/deliveries/{delivery_id}"))["status"] == "failed"
 
     # Turned back on, the ping may be retried: once more, still without retries.
     response = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"active": True})
@@ -296,23 +272,23 @@ async def test_a_failed_ping_cannot_be_retried_on_the_webhook_it_turned_off(
     delivery = await wait_for_delivery(tenant, delivery_id, "failed")
     await asyncio.sleep(QUIET_SECONDS)
     assert len(receiver.requests) == 2
-    delivery = await delivery_of(tenant, delivery_id)
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "failed"
     assert [attempt["number"] for attempt in delivery["attempts"]] == [1, 2]
-    assert (await webhook_of(tenant, webhook["id"]))["disabled_reason"] == "test_failed"
+    assert (await tenant.fetch(f"/webhooks/{webhook['id']}"))["disabled_reason"] == "test_failed"
 
 
 async def test_a_cancelled_delivery_of_a_deleted_webhook_cannot_be_retried(
     tenant: Tenant,
 ) -> None:
-    webhook = await subscribed_webhook(tenant, "https://hooks.example.com/store")
+    webhook = await tenant.subscribed_webhook(url="https://hooks.example.com/store")
     delivery_id = await post_purchase(tenant)
     assert (await tenant.api.delete(f"/webhooks/{webhook['id']}")).status_code == 204
-    assert (await delivery_of(tenant, delivery_id))["status"] == "cancelled"
+    assert (await tenant.fetch(f"/deliveries/{delivery_id}"))["status"] == "cancelled"
 
     assert_problem(await tenant.api.post(f"/deliveries/{delivery_id}/retry"), 409)
 
-    assert (await delivery_of(tenant, delivery_id))["status"] == "cancelled"
+    assert (await tenant.fetch(f"/deliveries/{delivery_id}"))["status"] == "cancelled"
 
 
 async def test_retrying_an_unknown_delivery_is_not_found(tenant: Tenant) -> None:
@@ -327,11 +303,11 @@ async def test_retrying_another_accounts_delivery_is_not_found(
     delivery_id = await post_purchase(other)
     assert (await other.api.delete(f"/webhooks/{webhook['id']}")).status_code == 204
     # Cancelled: the owner would get 409, the stranger must see nothing at all.
-    assert (await delivery_of(other, delivery_id))["status"] == "cancelled"
+    assert (await other.fetch(f"/deliveries/{delivery_id}"))["status"] == "cancelled"
 
     assert_problem(await tenant.api.post(f"/deliveries/{delivery_id}/retry"), 404)
 
-    assert (await delivery_of(other, delivery_id))["status"] == "cancelled"
+    assert (await other.fetch(f"/deliveries/{delivery_id}"))["status"] == "cancelled"
 
 
 # --- jobs that run twice ------------------------------------------------------------------
@@ -340,7 +316,7 @@ async def test_retrying_another_accounts_delivery_is_not_found(
 async def test_a_duplicated_job_sends_its_attempt_once(
     tenant: Tenant, receiver: Receiver, job_ctx: dict[str, Any]
 ) -> None:
-    await subscribed_webhook(tenant, receiver.url)
+    await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant)
     # POST /events queued the first attempt's job under the delivery's id.
     assert await Job(delivery_id, job_ctx["redis"]).status() == JobStatus.queued
@@ -348,7 +324,7 @@ async def test_a_duplicated_job_sends_its_attempt_once(
     await asyncio.gather(deliver(job_ctx, delivery_id), deliver(job_ctx, delivery_id))
 
     assert len(receiver.requests) == 1
-    delivery = await delivery_of(tenant, delivery_id)
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "succeeded"
     assert delivery["attempt_count"] == 1
     assert [attempt["number"] for attempt in delivery["attempts"]] == [1]
@@ -356,7 +332,7 @@ async def test_a_duplicated_job_sends_its_attempt_once(
     await deliver(job_ctx, delivery_id)  # a late re-run after success
 
     assert len(receiver.requests) == 1
-    delivery = await delivery_of(tenant, delivery_id)
+    delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "succeeded"
     assert len(delivery["attempts"]) == 1
 
@@ -367,7 +343,7 @@ async def test_a_duplicated_job_sends_its_attempt_once(
 @pytest.fixture
 async def lost_job(tenant: Tenant, receiver: Receiver, settings: Settings) -> str:
     """A purchase the API accepted and queued, whose job Redis then lost; no worker yet."""
-    await subscribed_webhook(tenant, receiver.url)
+    await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant)
     await flush_redis(settings.redis_url)
     return delivery_id
@@ -390,7 +366,7 @@ async def test_sweep_requeues_each_due_pending_delivery_once(
     tenant: Tenant, settings: Settings, job_ctx: dict[str, Any]
 ) -> None:
     hooks = [
-        await subscribed_webhook(tenant, f"https://hooks.example.com/{name}")
+        await tenant.subscribed_webhook(url=f"https://hooks.example.com/{name}")
         for name in ("a", "b", "gone")
     ]
     accepted = await tenant.event()
@@ -426,7 +402,7 @@ class TestPrivateNetworksRefused:
         self, tenant: Tenant, receiver: Receiver, worker: Worker
     ) -> None:
         # A name, not an IP literal: creation cannot know where it resolves, so it passes.
-        await subscribed_webhook(tenant, f"http://localhost:{receiver.port}/hook")
+        await tenant.subscribed_webhook(url=f"http://localhost:{receiver.port}/hook")
         delivery_id = await post_purchase(tenant)
 
         delivery = await wait_for_delivery(tenant, delivery_id)
@@ -450,13 +426,11 @@ class TestPrivateNetworksRefused:
         url = f"http://{host}:{receiver.port}/"
         body = {"name": "inside", "url": url, "http_method": "POST", "payload_type": "json"}
 
-        problem = assert_problem(await tenant.api.post("/webhooks", json=body), 422)
-        assert [error["loc"] for error in problem["errors"]] == [["body", "url"]]
+        assert error_locs(await tenant.api.post("/webhooks", json=body)) == [["body", "url"]]
         listing = (await tenant.api.get("/webhooks")).json()
         assert listing["data"] == []
 
         webhook = await tenant.webhook()
         response = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"url": url})
-        problem = assert_problem(response, 422)
-        assert [error["loc"] for error in problem["errors"]] == [["body", "url"]]
-        assert (await webhook_of(tenant, webhook["id"]))["url"] == webhook["url"]
+        assert error_locs(response) == [["body", "url"]]
+        assert (await tenant.fetch(f"/webhooks/{webhook['id']}"))["url"] == webhook["url"]

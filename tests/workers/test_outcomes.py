@@ -13,7 +13,7 @@ from arq.worker import Worker
 from app.settings import Settings
 from tests.conftest import Tenant, free_port
 from tests.support.receivers import Answer, Receiver
-from tests.workers.conftest import post_purchase, subscribed_webhook, wait_for_delivery
+from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers.retry_policy import backoff_seconds, next_delay, parse_retry_after
 
 MAX_ATTEMPTS = 5  # tests/workers/conftest.py
@@ -37,7 +37,7 @@ def gap_seconds(delivery: dict[str, Any]) -> float:
 
 
 async def deliver_to(tenant: Tenant, url: str) -> str:
-    await subscribed_webhook(tenant, url)
+    await tenant.subscribed_webhook(url=url)
     return await post_purchase(tenant)
 
 

@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 from app import __version__
 from tests.conftest import Tenant
 from tests.support.receivers import Receiver
-from tests.workers.conftest import post_purchase, subscribed_webhook, wait_for_delivery
+from tests.workers.conftest import post_purchase, wait_for_delivery
 
 OCCURRED_AT = "2026-11-28T10:00:00Z"
 OCCURRED_EPOCH = 1795860000  # 2026-11-28T10:00:00Z in Unix seconds
@@ -46,7 +46,7 @@ async def delivered(
     tenant: Tenant, receiver: Receiver, payload_type: str, sku_id: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sends one purchase through a webhook of `payload_type`; the delivery and its event."""
-    await subscribed_webhook(tenant, receiver.url, payload_type=payload_type)
+    await tenant.subscribed_webhook(url=receiver.url, payload_type=payload_type)
     delivery_id = await post_purchase(tenant, sku_id=sku_id, occurred_at=OCCURRED_AT, data=DATA)
     delivery = await wait_for_delivery(tenant, delivery_id)
     assert delivery["status"] == "succeeded", delivery
@@ -143,7 +143,7 @@ async def test_form_body_field_by_field(
 async def test_epoch_timestamp_is_occurred_at_in_unix_seconds(
     tenant: Tenant, receiver: Receiver, worker: Worker, occurred_at: str, epoch: int
 ) -> None:
-    await subscribed_webhook(tenant, receiver.url)
+    await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant, occurred_at=occurred_at)
     assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
     [received] = receiver.requests
@@ -153,7 +153,7 @@ async def test_epoch_timestamp_is_occurred_at_in_unix_seconds(
 async def test_headers_verify_with_standardwebhooks(
     tenant: Tenant, receiver: Receiver, worker: Worker
 ) -> None:
-    webhook = await subscribed_webhook(tenant, receiver.url)
+    webhook = await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant, occurred_at=OCCURRED_AT, data=DATA)
     assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
     [received] = receiver.requests
@@ -168,7 +168,7 @@ async def test_headers_verify_with_standardwebhooks(
 async def test_the_webhooks_http_method_is_used(
     tenant: Tenant, receiver: Receiver, worker: Worker, method: str
 ) -> None:
-    webhook = await subscribed_webhook(tenant, receiver.url, http_method=method)
+    webhook = await tenant.subscribed_webhook(url=receiver.url, http_method=method)
     delivery_id = await post_purchase(tenant)
     assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
     [received] = receiver.requests
@@ -180,7 +180,7 @@ async def test_the_webhooks_http_method_is_used(
 async def test_after_rotation_both_secrets_verify_alone(
     tenant: Tenant, receiver: Receiver, worker: Worker
 ) -> None:
-    webhook = await subscribed_webhook(tenant, receiver.url)
+    webhook = await tenant.subscribed_webhook(url=receiver.url)
     old_secret = webhook["secret"]
     rotated = await tenant.api.post(f"/webhooks/{webhook['id']}/secret/rotate")
     assert rotated.status_code == 200, rotated.text
@@ -202,7 +202,7 @@ async def test_after_rotation_both_secrets_verify_alone(
 async def test_every_attempt_carries_the_same_id_and_its_own_timestamp(
     tenant: Tenant, receiver: Receiver, worker: Worker
 ) -> None:
-    webhook = await subscribed_webhook(tenant, receiver.url)
+    webhook = await tenant.subscribed_webhook(url=receiver.url)
     receiver.answer(500, 500)
     delivery_id = await post_purchase(tenant)
     delivery = await wait_for_delivery(tenant, delivery_id)
@@ -222,7 +222,7 @@ async def test_https_receiver_trusted_through_the_ca_bundle(
     tenant: Tenant, https_receiver: Receiver, worker: Worker
 ) -> None:
     assert https_receiver.url.startswith("https://localhost:")
-    webhook = await subscribed_webhook(tenant, https_receiver.url)
+    webhook = await tenant.subscribed_webhook(url=https_receiver.url)
     delivery_id = await post_purchase(tenant)
     delivery = await wait_for_delivery(tenant, delivery_id)
     assert delivery["status"] == "succeeded", delivery
