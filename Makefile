@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help run test lint format
+.PHONY: help run test fault-test lint format
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,6 +18,9 @@ $(VENV)/.installed-test: pyproject.toml
 
 test: $(VENV)/.installed-test  ## run the test suite (starts its own Redis)
 	$(VENV)/bin/pytest
+
+fault-test: $(VENV)/.installed-test  ## kill a worker and restart Redis mid-run (docs/operations.md)
+	$(VENV)/bin/pytest -m fault -s tests/fault
 
 lint: $(VENV)/.installed-test  ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -64,12 +64,10 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Run one delivery worker (arq): sends notifications, retries, sweeps the queue."""
-    from arq.worker import Worker
-
-    from workers.settings import worker_options
+    from workers.settings import run_worker
 
     log_format.configure()
-    Worker(**worker_options(get_settings())).run()
+    run_worker(get_settings())
 
 
 @accounts.command("create")

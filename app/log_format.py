@@ -50,6 +50,10 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             "arq": {"level": "WARNING"},
             # dicttoxml logs every value it converts: payload data stays out of logs.
             "dicttoxml": {"level": "WARNING"},
+            # httpx logs every request's full URL, query string (and any token in it)
+            # included; the attempt line says what was sent where, by id.
+            "httpx": {"level": "WARNING"},
+            "httpcore": {"level": "WARNING"},
         },
     }
 

@@ -1,6 +1,7 @@
 """Real services for the tests: a Redis server of their own, SQLite files built by
 the migrations, and the app driven through httpx's ASGI transport."""
 
+import asyncio
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ from app.db import session_scope
 from app.enums import Scope
 from app.main import create_app
 from app.settings import Settings
+from tests.support.databases import Databases, databases_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,18 +100,29 @@ def run_cli(*args: str, database_url: str, **env: str) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "storehooks.db"
-    result = run_cli("migrate", database_url=f"sqlite+aiosqlite:///{path}")
+async def databases(tmp_path_factory: pytest.TempPathFactory) -> Databases:
+    """Where the tests' databases live; the template is built by `storehooks migrate`."""
+    found = databases_for(tmp_path_factory.mktemp("databases"))
+    await found.prepare_template()
+    result = await asyncio.to_thread(run_cli, "migrate", database_url=found.template_url())
     assert result.returncode == 0, result.stderr
-    return path
+    return found
 
 
 @pytest.fixture
-def database_url(migrated_template: Path, tmp_path: Path) -> str:
-    path = tmp_path / "storehooks.db"
-    shutil.copyfile(migrated_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+async def database_url(databases: Databases, tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated database of this test's own."""
+    url = await databases.migrated(tmp_path)
+    yield url
+    await databases.drop(url)
+
+
+@pytest.fixture
+async def empty_database_url(databases: Databases, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no tables at all."""
+    url = await databases.empty(tmp_path)
+    yield url
+    await databases.drop(url)
 
 
 @pytest.fixture

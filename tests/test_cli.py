@@ -3,7 +3,6 @@ the same database file that the app under test reads."""
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,9 @@ from fastapi import FastAPI
 
 from app.enums import Scope
 from tests.conftest import client_for, me, run_cli, secret_part
+from tests.support.databases import fetch_all
 
 ALL_SCOPES = sorted(scope.value for scope in Scope)
-
-
-def database_path(database_url: str) -> Path:
-    return Path(database_url.removeprefix("sqlite+aiosqlite:///"))
 
 
 def one_json_object(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -40,9 +36,9 @@ def create_account(database_url: str, name: str = "Acme Games") -> dict[str, Any
     return created
 
 
-def api_key_rows(database_url: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(database_path(database_url)) as connection:
-        return connection.execute("SELECT * FROM api_keys").fetchall()
+async def api_key_rows(database_url: str) -> list[tuple[Any, ...]]:
+    rows = await fetch_all(database_url, "SELECT * FROM api_keys ORDER BY id")
+    return [tuple(row) for row in rows]
 
 
 def help_text(*args: str) -> str:
@@ -104,8 +100,8 @@ async def test_keys_create_holds_exactly_the_given_scopes(app: FastAPI, database
         assert (await client.get("/webhooks")).status_code == 403
 
 
-def test_keys_create_for_an_unknown_account_fails(database_url: str) -> None:
-    before = api_key_rows(database_url)
+async def test_keys_create_for_an_unknown_account_fails(database_url: str) -> None:
+    before = await api_key_rows(database_url)
     result = run_cli(
         "keys",
         "create",
@@ -119,12 +115,12 @@ def test_keys_create_for_an_unknown_account_fails(database_url: str) -> None:
     assert result.returncode != 0
     assert result.stdout.strip() == ""
     assert "acc_nope" in result.stderr
-    assert api_key_rows(database_url) == before
+    assert await api_key_rows(database_url) == before
 
 
-def test_keys_create_with_an_unknown_scope_fails(database_url: str) -> None:
+async def test_keys_create_with_an_unknown_scope_fails(database_url: str) -> None:
     account = create_account(database_url)
-    before = api_key_rows(database_url)
+    before = await api_key_rows(database_url)
     result = run_cli(
         "keys",
         "create",
@@ -138,13 +134,13 @@ def test_keys_create_with_an_unknown_scope_fails(database_url: str) -> None:
     assert result.returncode != 0
     assert result.stdout.strip() == ""
     assert "events:admin" in result.stderr
-    assert api_key_rows(database_url) == before
+    assert await api_key_rows(database_url) == before
 
 
 # --- secrets at rest --------------------------------------------------------------------
 
 
-def test_key_secrets_are_not_stored_in_clear(database_url: str) -> None:
+async def test_key_secrets_are_not_stored_in_clear(database_url: str) -> None:
     account = create_account(database_url)
     extra = one_json_object(
         run_cli(
@@ -158,7 +154,7 @@ def test_key_secrets_are_not_stored_in_clear(database_url: str) -> None:
             database_url=database_url,
         )
     )
-    rows = api_key_rows(database_url)
+    rows = await api_key_rows(database_url)
     assert len(rows) == 2
     stored = "\n".join(str(value) for row in rows for value in row)
     assert extra["key_id"] in stored  # the table read is the right one

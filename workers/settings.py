@@ -3,11 +3,12 @@ resources every job shares (sessionmaker, one pooled HTTP client), built at star
 
 import logging
 import math
+import time
 from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
-from arq.worker import func
+from arq.worker import Worker, func
 from prometheus_client import start_http_server
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -41,6 +42,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     await ctx["engine"].dispose()
     if ctx.get("metrics_server") is not None:
         ctx["metrics_server"].shutdown()
+        ctx["metrics_server"].server_close()
 
 
 def _serve_metrics(port: int) -> Any:
@@ -61,7 +63,12 @@ def redis_settings(redis_url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(redis_url)
     settings.conn_retries = 30
     settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
-    settings.retry = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=30)
+    # OSError too: a refused connection reaches the retry as ConnectionRefusedError.
+    settings.retry = Retry(
+        ExponentialBackoff(cap=2.0, base=0.1),
+        retries=30,
+        supported_errors=(RedisConnectionError, RedisTimeoutError, OSError),  # type: ignore[arg-type]
+    )
     return settings
 
 
@@ -85,3 +92,15 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "job_completion_wait": math.ceil(settings.delivery_timeout_seconds) + 1,
         "poll_delay": 0.1,
     }
+
+
+def run_worker(settings: Settings) -> None:
+    """Runs a worker until a signal stops it. Redis commands already retry for about
+    half a minute; a longer outage ends arq's loop, so a new worker is started."""
+    while True:
+        try:
+            Worker(**worker_options(settings)).run()
+            return
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            logger.error("worker lost Redis; starting again in 2 s", extra={"error": str(exc)})
+            time.sleep(2)

@@ -24,6 +24,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    answered: int  # the status the receiver answered (or began to, for a slow answer)
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,16 @@ class Receiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                answer = receiver._next_answer()
                 receiver.requests.append(
                     Received(
                         method=self.command,
                         path=self.path,
                         headers={k.lower(): v for k, v in self.headers.items()},
                         body=body,
+                        answered=answer.status,
                     )
                 )
-                answer = receiver._next_answer()
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:

@@ -32,6 +32,7 @@ def settings(database_url: str, redis_url: str, test_ca: TestCA) -> Settings:
         retry_base_seconds=0.2,
         retry_max_delay_seconds=0.5,
         delivery_timeout_seconds=2,
+        worker_metrics_port=0,
     )
 
 
@@ -40,9 +41,15 @@ async def worker(settings: Settings) -> AsyncIterator[Worker]:
     running = Worker(**worker_options(settings), handle_signals=False)
     task = asyncio.create_task(running.async_run())
     yield running
-    await running.close()
+    # Stop polling first, so that no job of the next test is taken by this worker,
+    # then cancel the jobs still running: at teardown they are of no interest.
     task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    jobs = list(running.tasks.values())
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(task, *jobs, return_exceptions=True)
+    running.tasks.clear()  # or close() re-raises their cancellation and skips on_shutdown
+    await running.close()
 
 
 @pytest.fixture
