@@ -272,13 +272,21 @@ def describe_failure(exc: BaseException, timeout: float) -> tuple[str, str]:
         return "refused", str(exc)
     if isinstance(exc, UnresolvableHost):
         return "network", str(exc)
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
-        return "timeout", f"Timed out: no complete answer within {timeout:g} s."
+    timed_out = f"Timed out: no complete answer within {timeout:g} s."
+    if isinstance(exc, TimeoutError):  # the whole-request deadline
+        return "timeout", timed_out
+    # The causes first: the aiohttp transport reports a refused connection as httpx's
+    # ConnectTimeout, with the operating system's error underneath.
     tls_error = _tls_cause(exc)
     if tls_error is not None:
         return "tls", f"TLS failed: {tls_error}."
+    socket_error = _socket_cause(exc)
+    if socket_error is not None:
+        return "network", f"Could not connect: {socket_error}."
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", timed_out
     if isinstance(exc, httpx.ConnectError):
-        return "network", f"Could not connect: {_socket_cause(exc) or exc or 'connection failed'}."
+        return "network", f"Could not connect: {exc or 'connection failed'}."
     if isinstance(exc, httpx.HTTPError):
         return "network", f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
     return "network", f"The attempt failed: {type(exc).__name__}: {exc}."
@@ -298,7 +306,9 @@ def _tls_cause(exc: BaseException) -> str | None:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError):
-            return getattr(seen, "verify_message", None) or seen.reason or str(seen)
+            return (
+                getattr(seen, "verify_message", None) or getattr(seen, "reason", None) or str(seen)
+            )
         seen = seen.__cause__ or seen.__context__
     text = str(exc)
     return text if "SSL" in text or "certificate" in text else None

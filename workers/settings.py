@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.db import make_engine, make_sessionmaker
@@ -96,11 +97,13 @@ def worker_options(settings: Settings) -> dict[str, Any]:
 
 def run_worker(settings: Settings) -> None:
     """Runs a worker until a signal stops it. Redis commands already retry for about
-    half a minute; a longer outage ends arq's loop, so a new worker is started."""
+    half a minute, but some failures still end arq's loop (a longer outage, or a
+    connection lost in the middle of a WATCH, which redis-py reports as WatchError):
+    then a new worker is started."""
     while True:
         try:
             Worker(**worker_options(settings)).run()
             return
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except (RedisError, OSError) as exc:
             logger.error("worker lost Redis; starting again in 2 s", extra={"error": str(exc)})
             time.sleep(2)

@@ -11,7 +11,8 @@ from tests.support.receivers import Receiver
 from workers.transport import RefusedTarget, make_client
 
 # Every spelling of the loopback receiver that a resolver accepts.
-LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "2130706433", "[::ffff:127.0.0.1]"]
+CANONICAL_LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::ffff:127.0.0.1]"]
+LOOPBACK_HOSTS = [*CANONICAL_LOOPBACK_HOSTS, "2130706433"]
 
 
 def client_settings(allow_private_networks: bool) -> Settings:
@@ -26,7 +27,7 @@ async def test_the_client_refuses_to_connect_to_loopback(receiver: Receiver, hos
     assert receiver.requests == []
 
 
-@pytest.mark.parametrize("host", LOOPBACK_HOSTS)
+@pytest.mark.parametrize("host", CANONICAL_LOOPBACK_HOSTS)
 async def test_the_client_reaches_loopback_when_private_networks_are_allowed(
     receiver: Receiver, host: str
 ) -> None:
@@ -84,3 +85,13 @@ def test_literal_ip_reads_every_spelling_of_an_address(host: str, address: str) 
 @pytest.mark.parametrize("host", ["example.com", "hooks.example.com", "localhost", ""])
 def test_literal_ip_is_none_for_a_host_name(host: str) -> None:
     assert literal_ip(host) is None
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f.1", "127.1"])
+async def test_legacy_ipv4_spellings_are_refused_even_when_private_networks_are_allowed(
+    receiver: Receiver, host: str
+) -> None:
+    async with make_client(client_settings(allow_private_networks=True)) as client:
+        with pytest.raises(RefusedTarget, match="not a canonical IPv4 address"):
+            await client.post(f"http://{host}:{receiver.port}/hook", content=b"{}")
+    assert receiver.requests == []
