@@ -58,7 +58,12 @@ def utcnow() -> datetime:
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection per process: SQLite has one writer at a time anyway, and
+        # queueing in the pool (asyncio) is far cheaper than many connections
+        # sleeping in SQLite's busy handler for the write lock.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
