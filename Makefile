@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help run test fault-test lint format
+.PHONY: help run test fault-test bench bench-smoke lint format
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,6 +21,12 @@ test: $(VENV)/.installed-test  ## run the test suite (starts its own Redis)
 
 fault-test: $(VENV)/.installed-test  ## kill a worker and restart Redis mid-run (docs/operations.md)
 	$(VENV)/bin/pytest -m fault -s tests/fault
+
+bench: $(VENV)/.installed-test  ## the benchmark, beside the machine's ceilings (docs/performance.md)
+	$(PY) -m bench
+
+bench-smoke: $(VENV)/.installed-test  ## a short run of every benchmark stage, as in CI
+	$(PY) -m bench --smoke
 
 lint: $(VENV)/.installed-test  ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,142 @@
+"""Stage 5, the retry backlog: many deliveries scheduled an hour ahead, as after a long
+outage of receivers. They are inserted straight into the database in bulk (SQLAlchemy
+core) for an existing webhook and event, and one deferred arq job is enqueued for each,
+as `workers.deliver` does for a retry. Reported: Redis `used_memory` growth, database
+size growth, and the time of the sweeper's SELECT (the statement of
+workers/sweeper.py, which finds nothing due: the point is what the backlog costs it)."""
+
+import asyncio
+import statistics
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from sqlalchemy import insert, select
+
+from app.db import make_engine, make_sessionmaker, session_scope, utcnow
+from app.enums import DeliveryKind, DeliveryStatus
+from app.ids import new_id
+from app.models import Delivery, Event
+from app.queue import DELIVER_JOB
+from bench.databases import Databases
+from bench.probes import flush_redis, redis_used_memory
+from workers.sweeper import SWEEP_BATCH
+
+INSERT_CHUNK = 5_000
+ENQUEUE_CHUNK = 500
+ATTEMPT_LIMIT = 20
+SWEEPS = 5
+
+
+async def backlog_run(
+    databases: Databases, database_url: str, redis_url: str, count: int
+) -> dict[str, float]:
+    await flush_redis(redis_url)
+    memory_before = await redis_used_memory(redis_url)
+    size_before = await databases.size(database_url)
+    due = utcnow() + timedelta(hours=1)
+    started = time.perf_counter()
+    ids = await insert_deliveries(database_url, count, due)
+    inserted = time.perf_counter()
+    await enqueue_deferred(redis_url, ids, due)
+    enqueued = time.perf_counter()
+    memory = await redis_used_memory(redis_url) - memory_before
+    size = await databases.size(database_url) - size_before
+    return {
+        "redis_growth_mb": memory / 1e6,
+        "redis_bytes_per_job": memory / count,
+        "redis_mb_per_100k": memory / count * 100_000 / 1e6,
+        "database_growth_mb": size / 1e6,
+        "sweeper_query_ms": await sweeper_query_ms(database_url),
+        "insert_seconds": inserted - started,
+        "enqueue_seconds": enqueued - inserted,
+    }
+
+
+async def insert_deliveries(database_url: str, count: int, due: datetime) -> list[str]:
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            event = (await connection.execute(select(Event.id, Event.account_id).limit(1))).one()
+            webhook_id = await connection.scalar(
+                select(Delivery.webhook_id).where(Delivery.event_id == event.id).limit(1)
+            )
+        ids = [new_id("dlv") for _ in range(count)]
+        for start in range(0, count, INSERT_CHUNK):
+            rows = [
+                _row(i, event.id, event.account_id, webhook_id, due)
+                for i in ids[start:][:INSERT_CHUNK]
+            ]
+            async with engine.begin() as connection:
+                await connection.execute(insert(Delivery), rows)
+        return ids
+    finally:
+        await engine.dispose()
+
+
+def _row(
+    delivery_id: str, event_id: str, account_id: str, webhook_id: Any, due: datetime
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": delivery_id,
+        "account_id": account_id,
+        "webhook_id": webhook_id,
+        "event_id": event_id,
+        "kind": DeliveryKind.EVENT,
+        "status": DeliveryStatus.PENDING,
+        "attempt_count": 0,
+        "attempt_limit": ATTEMPT_LIMIT,
+        "next_attempt_at": due,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def enqueue_deferred(redis_url: str, ids: list[str], due: datetime) -> None:
+    redis: ArqRedis = await create_pool(RedisSettings.from_dsn(redis_url))
+    try:
+        for start in range(0, len(ids), ENQUEUE_CHUNK):
+            chunk = ids[start : start + ENQUEUE_CHUNK]
+            jobs = await asyncio.gather(
+                *(
+                    redis.enqueue_job(
+                        DELIVER_JOB, delivery_id, _job_id=delivery_id, _defer_until=due
+                    )
+                    for delivery_id in chunk
+                )
+            )
+            if any(job is None for job in jobs):
+                raise RuntimeError("arq refused to enqueue a backlog job (duplicate job id)")
+    finally:
+        await redis.aclose()
+
+
+def sweep_statement() -> Any:
+    """The SELECT of workers.sweeper.sweep, as it is built there."""
+    return (
+        select(Delivery.id, Delivery.attempt_count)
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= utcnow())
+        .order_by(Delivery.next_attempt_at)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+
+
+async def sweeper_query_ms(database_url: str) -> float:
+    """The median of SWEEPS runs of the sweeper's query, each in its own transaction."""
+    engine = make_engine(database_url)
+    sessionmaker = make_sessionmaker(engine)
+    timings: list[float] = []
+    try:
+        for _ in range(SWEEPS):
+            async with session_scope(sessionmaker) as session:
+                started = time.perf_counter()
+                rows = (await session.execute(sweep_statement())).all()
+                timings.append((time.perf_counter() - started) * 1000)
+            if rows:
+                raise RuntimeError(f"the sweeper found {len(rows)} deliveries due; expected none")
+    finally:
+        await engine.dispose()
+    return statistics.median(timings)

@@ -1,0 +1,96 @@
+"""One storehooks deployment under test: a database, an API process on it, an account
+(made by `storehooks accounts create … --json`), and a JSON/POST webhook to the receiver
+bound to purchases of `app_bench`; plus the events the benchmark posts to it."""
+
+import asyncio
+import json
+from dataclasses import dataclass
+
+import aiohttp
+
+from bench.load import LoadResult, MakeRequest, Request, closed_loop
+from bench.services import Process, Services
+
+APP_ID = "app_bench"
+
+
+@dataclass
+class Deployment:
+    database_url: str
+    api: Process
+    account_id: str
+    key: str
+    webhook_id: str
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.api.url}/events"
+
+
+async def deploy(
+    services: Services, session: aiohttp.ClientSession, database_url: str, receiver_url: str
+) -> Deployment:
+    account, api = await asyncio.gather(
+        services.create_account(database_url, "Bench"), services.start_api(session, database_url)
+    )
+    headers = {"Authorization": f"Bearer {account['api_key']}"}
+    hook = await _created(
+        session,
+        f"{api.url}/webhooks",
+        headers,
+        {
+            "name": "bench",
+            "url": f"{receiver_url}/hook",
+            "http_method": "POST",
+            "payload_type": "json",
+        },
+    )
+    await _created(
+        session,
+        f"{api.url}/webhooks/{hook['id']}/actions",
+        headers,
+        {"event_type": "purchase", "app_id": APP_ID},
+    )
+    return Deployment(database_url, api, account["account_id"], account["api_key"], hook["id"])
+
+
+async def _created(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: object
+) -> dict[str, str]:
+    async with session.post(url, json=body, headers=headers) as response:
+        document = await response.json(content_type=None)
+        if response.status != 201:
+            raise RuntimeError(f"POST {url} answered {response.status}: {document}")
+        created: dict[str, str] = document
+        return created
+
+
+def event_requests(key: str, tag: str = "e") -> MakeRequest:
+    """POST /events bodies for purchases of APP_ID, each with an order id of its own."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def make(number: int) -> Request:
+        body = {
+            "type": "purchase",
+            "app_id": APP_ID,
+            "sku_id": "gems_100",
+            "data": {"order_id": f"{tag}-{number:08d}", "amount": "4.99", "currency": "USD"},
+        }
+        return json.dumps(body, separators=(",", ":")).encode(), headers
+
+    return make
+
+
+async def post_events(
+    session: aiohttp.ClientSession,
+    url: str,
+    make: MakeRequest,
+    total: int,
+    concurrency: int = 50,
+) -> LoadResult:
+    result = await closed_loop(session, url, make, total, concurrency, 202)
+    if result.errors:
+        raise RuntimeError(
+            f"{len(result.errors)} of {total} POST /events failed, e.g. {result.errors[0]}"
+        )
+    return result

@@ -1,0 +1,107 @@
+"""The benchmark's receiver, run as its own process: `python -m bench.receiver --port P`.
+
+Answers 200 to every POST and PUT and records, per `webhook-id` header, the first
+arrival time (unix seconds) and the JSON body's `event_id` (at the top level or under
+`payload`, where storehooks puts it).
+
+    GET /stats      {"requests": n, "distinct": distinct webhook-ids,
+                     "first_arrival": t, "last_arrival": t}
+    GET /arrivals   {event_id: arrival unix time} (first arrival of each webhook-id)
+    DELETE /stats   forget everything
+"""
+
+import argparse
+import time
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+
+
+@dataclass
+class Arrivals:
+    by_webhook_id: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    requests: int = 0
+    first_arrival: float = 0.0
+    last_arrival: float = 0.0
+
+    def reset(self) -> None:
+        self.by_webhook_id.clear()
+        self.requests = 0
+        self.first_arrival = self.last_arrival = 0.0
+
+
+ARRIVALS = web.AppKey("arrivals", Arrivals)
+
+
+def event_id_of(body: bytes) -> str | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    payload = document.get("payload", document)
+    found = payload.get("event_id") if isinstance(payload, dict) else None
+    return found if isinstance(found, str) else None
+
+
+async def receive(request: web.Request) -> web.Response:
+    body = await request.read()
+    now = time.time()
+    arrivals = request.app[ARRIVALS]
+    if not arrivals.requests:
+        arrivals.first_arrival = now
+    arrivals.requests += 1
+    arrivals.last_arrival = now
+    webhook_id = request.headers.get("webhook-id", "")
+    if webhook_id not in arrivals.by_webhook_id:
+        arrivals.by_webhook_id[webhook_id] = (now, event_id_of(body))
+    return web.Response(text="ok")
+
+
+async def stats(request: web.Request) -> web.Response:
+    arrivals = request.app[ARRIVALS]
+    return web.json_response(
+        {
+            "requests": arrivals.requests,
+            "distinct": len(arrivals.by_webhook_id),
+            "first_arrival": arrivals.first_arrival,
+            "last_arrival": arrivals.last_arrival,
+        }
+    )
+
+
+async def arrival_times(request: web.Request) -> web.Response:
+    seen: dict[str, float] = {}
+    for arrived, event_id in request.app[ARRIVALS].by_webhook_id.values():
+        if event_id is not None and event_id not in seen:
+            seen[event_id] = arrived
+    return web.Response(body=orjson.dumps(seen), content_type="application/json")
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[ARRIVALS].reset()
+    return web.Response(status=204)
+
+
+def make_app() -> web.Application:
+    app = web.Application()
+    app[ARRIVALS] = Arrivals()
+    app.router.add_get("/stats", stats)
+    app.router.add_get("/arrivals", arrival_times)
+    app.router.add_delete("/stats", reset)
+    app.router.add_route("POST", "/{tail:.*}", receive)
+    app.router.add_route("PUT", "/{tail:.*}", receive)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    web.run_app(make_app(), host="127.0.0.1", port=args.port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""The figures of a benchmark: collected per database, stage and run; summarised as
+median / min / max; compared with each other (ratios) and with the targets; printed as a
+table and written as JSON with the machine's facts."""
+
+import json
+import math
+import os
+import platform
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+CEILINGS, DELIVERY, INGESTION, LATENCY, BACKLOG = (
+    "1 ceilings",
+    "2 delivery",
+    "3 ingestion",
+    "4 end-to-end",
+    "5 retry backlog",
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass
+class DatabaseResults:
+    kind: str
+    runs: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def add(self, stage: str, figures: dict[str, float]) -> None:
+        for name, value in figures.items():
+            self.runs.setdefault(stage, {}).setdefault(name, []).append(value)
+
+    def median(self, stage: str, name: str) -> float | None:
+        values = self.runs.get(stage, {}).get(name)
+        return statistics.median(values) if values else None
+
+    def ratios(self) -> dict[str, float]:
+        pairs = {
+            "delivery / raw ceiling": (DELIVERY, "deliveries_per_s", "raw_requests_per_s"),
+            "delivery / sqlite bookkeeping ceiling": (
+                DELIVERY,
+                "deliveries_per_s",
+                "sqlite_bookkeeping_requests_per_s",
+            ),
+            "delivery / postgresql bookkeeping ceiling": (
+                DELIVERY,
+                "deliveries_per_s",
+                "postgresql_bookkeeping_requests_per_s",
+            ),
+            "worker CPU per delivery / raw sender CPU per request": (
+                DELIVERY,
+                "worker_cpu_ms_per_delivery",
+                "raw_cpu_ms_per_request",
+            ),
+            "worker CPU per delivery / bookkeeping sender CPU per request": (
+                DELIVERY,
+                "worker_cpu_ms_per_delivery",
+                "sqlite_bookkeeping_cpu_ms_per_request",
+            ),
+        }
+        found: dict[str, float] = {}
+        for label, (stage, numerator, denominator) in pairs.items():
+            top, bottom = self.median(stage, numerator), self.median(CEILINGS, denominator)
+            if top is not None and bottom:
+                found[label] = top / bottom
+        api, bare = (self.median(INGESTION, f"{k}_requests_per_s") for k in ("api", "bare"))
+        if api is not None and bare:
+            found["ingestion / bare endpoint"] = api / bare
+        return found
+
+    def targets(self) -> list[dict[str, Any]]:
+        ratios = self.ratios()
+        checks: list[tuple[str, float | None, str, float]] = [
+            (
+                "delivery ≥ 1,000 deliveries/s",
+                self.median(DELIVERY, "deliveries_per_s"),
+                ">=",
+                1000,
+            ),
+            (
+                "delivery ≥ 40 % of the bookkeeping ceiling",
+                ratios.get("delivery / sqlite bookkeeping ceiling"),
+                ">=",
+                0.40,
+            ),
+            (
+                "ingestion ≥ 50 % of the bare endpoint",
+                ratios.get("ingestion / bare endpoint"),
+                ">=",
+                0.50,
+            ),
+            ("end-to-end p50 ≤ 15 ms at 200 events/s", self.median(LATENCY, "p50_ms"), "<=", 15),
+            ("end-to-end p99 ≤ 60 ms at 200 events/s", self.median(LATENCY, "p99_ms"), "<=", 60),
+            (
+                "100,000 scheduled retries in ≤ 100 MB of Redis",
+                self.median(BACKLOG, "redis_mb_per_100k"),
+                "<=",
+                100,
+            ),
+            ("sweeper query ≤ 50 ms", self.median(BACKLOG, "sweeper_query_ms"), "<=", 50),
+        ]
+        return [_check(*check) for check in checks]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "figures": {
+                stage: {name: summarise(values) for name, values in figures.items()}
+                for stage, figures in self.runs.items()
+            },
+            "ratios": self.ratios(),
+            "targets": self.targets(),
+            "errors": self.errors,
+        }
+
+
+def _check(label: str, value: float | None, sense: str, limit: float) -> dict[str, Any]:
+    if value is None:
+        return {"target": label, "value": None, "met": None, "verdict": "not measured"}
+    met = value >= limit if sense == ">=" else value <= limit
+    if met:
+        verdict = "met"
+    elif sense == ">=":
+        verdict = f"missed by {(limit - value) / limit:.0%} (at {value / limit:.0%} of it)"
+    else:
+        verdict = f"missed: {value / limit:.1f}× the limit"
+    return {"target": label, "value": value, "limit": limit, "met": met, "verdict": verdict}
+
+
+def summarise(values: list[float]) -> dict[str, Any]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": values,
+    }
+
+
+def _number(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if abs(value) >= 0.01 else f"{value:.4f}"
+
+
+def table(result: DatabaseResults) -> str:
+    lines = [
+        f"== {result.kind} ==",
+        f"{'stage':<16} {'figure':<42} {'median':>10} {'min':>10} {'max':>10}",
+    ]
+    for stage, figures in result.runs.items():
+        for name, values in figures.items():
+            row = summarise(values)
+            cells = (_number(row[key]) for key in ("median", "min", "max"))
+            lines.append(f"{stage:<16} {name:<42} " + " ".join(f"{cell:>10}" for cell in cells))
+    lines.append("ratios (of medians):")
+    lines += [f"  {label:<62} {_ratio(label, value)}" for label, value in result.ratios().items()]
+    lines.append("targets:")
+    lines += [f"  {t['target']:<50} {_shown(t):>8}  {t['verdict']}" for t in result.targets()]
+    lines += [f"FAILED {stage}: {error}" for stage, error in result.errors.items()]
+    return "\n".join(lines)
+
+
+def _shown(target: dict[str, Any]) -> str:
+    value, limit = target["value"], target.get("limit")
+    if value is not None and limit is not None and limit < 1:  # a ratio target
+        return f"{value:.1%}"
+    return _number(value)
+
+
+def _ratio(label: str, value: float) -> str:
+    """Throughput ratios as a percentage, CPU ratios as a multiple."""
+    return f"{value:.1f}×" if "CPU" in label else f"{value:.1%}"
+
+
+def machine_facts(database_kinds: list[str]) -> dict[str, Any]:
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": _cpuinfo("model name"),
+        "memory": _first_line("/proc/meminfo"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "databases": database_kinds,
+    }
+
+
+def _cpuinfo(key: str) -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith(key):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def _first_line(path: str) -> str:
+    try:
+        return Path(path).read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def write_json(document: dict[str, Any], directory: Path = RESULTS) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(document, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def _jsonable(value: object) -> object:
+    return str(value)
