@@ -100,6 +100,7 @@ def document(
     return {
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": ["python", "-m", "bench", *sys.argv[1:]],
         "plan": plan.__dict__ | {"ingestion_requests": plan.ingestion_requests},
         "machine": machine_facts([result.kind for result in results]),
         "logs": str(logs),
@@ -110,13 +111,19 @@ def document(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan, kinds = make_plan(args)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
+    # Ctrl-C (even where a parent shell ignored SIGINT) and SIGTERM stop the run alike;
+    # the finally below stops every subprocess.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logs = Path(tempfile.mkdtemp(prefix="storehooks-bench-"))
     services = Services(logs)
     started, clock = datetime.now(UTC), time.monotonic()
     say("bench", f"{plan}, databases {kinds}; logs in {logs}")
     try:
         results = asyncio.run(run(plan, kinds, services, args.profile))
+    except KeyboardInterrupt:
+        say("bench", f"interrupted; every subprocess stopped; logs in {logs}")
+        return 130
     finally:
         services.stop_all()
     for result in results:
