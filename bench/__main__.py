@@ -43,6 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="sample the worker with py-spy during stage 2's first run (pip install py-spy)",
     )
     parser.add_argument(
+        "--stages",
+        default="1,2,3,4,5",
+        help="which stages to measure, e.g. 2,3 (default all; 2 always runs: the others use it)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="a short check: tiny N, 1 run, SQLite only"
     )
     return parser.parse_args(argv)
@@ -56,7 +61,10 @@ def make_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     if "postgresql" in kinds and not os.environ.get(POSTGRES_URL_VARIABLE):
         raise SystemExit(f"--database postgresql needs {POSTGRES_URL_VARIABLE}")
-    plan = Plan(args.events, args.runs, latency_rate=200, latency_seconds=10, backlog=100_000)
+    stages = frozenset(int(number) for number in args.stages.split(",")) | {2}
+    plan = Plan(
+        args.events, args.runs, latency_rate=200, latency_seconds=10, backlog=100_000, stages=stages
+    )
     return plan, kinds
 
 

@@ -33,6 +33,7 @@ class Plan:
     latency_rate: float
     latency_seconds: float
     backlog: int
+    stages: frozenset[int] = frozenset({1, 2, 3, 4, 5})
 
     @property
     def ingestion_requests(self) -> int:
@@ -67,8 +68,9 @@ async def measure_database(
     shared: Shared, databases: Databases, plan: Plan, result: DatabaseResults
 ) -> None:
     await databases.prepare(shared.services)
-    async with stage(result, CEILINGS):
-        await measure_ceilings(shared, databases, plan, result)
+    if 1 in plan.stages:
+        async with stage(result, CEILINGS):
+            await measure_ceilings(shared, databases, plan, result)
     runs: list[DeliveryRun] = []
     async with stage(result, DELIVERY):
         await measure_delivery(shared, databases, plan, result, runs)
@@ -76,13 +78,17 @@ async def measure_database(
         result.errors.setdefault(INGESTION, "skipped: no deployment from stage 2")
         return
     last = runs[-1].deployment
+    deployments = [run.deployment for run in runs]
     try:
-        async with stage(result, INGESTION):
-            await measure_ingestion(shared, last, plan, result)
-        async with stage(result, LATENCY):
-            await measure_latency(shared, last, plan, result)
-        async with stage(result, BACKLOG):
-            await measure_backlog(shared, databases, [run.deployment for run in runs], plan, result)
+        if 3 in plan.stages:
+            async with stage(result, INGESTION):
+                await measure_ingestion(shared, last, plan, result)
+        if 4 in plan.stages:
+            async with stage(result, LATENCY):
+                await measure_latency(shared, last, plan, result)
+        if 5 in plan.stages:
+            async with stage(result, BACKLOG):
+                await measure_backlog(shared, databases, deployments, plan, result)
     finally:
         shared.services.stop(last.api)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
-from arq.worker import Worker, func
+from arq.worker import func
 from prometheus_client import start_http_server
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -18,14 +18,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.db import make_engine, make_sessionmaker
 from app.settings import Settings, get_settings
-from workers.deliver import deliver, lease
+from workers.bookkeeping import Bookkeeper, lease
+from workers.deliver import deliver
+from workers.job_runner import DeliveryWorker
 from workers.retention import purge
 from workers.sweeper import sweep
 from workers.transport import make_client
 
 logger = logging.getLogger(__name__)
 
-MAX_CONCURRENT_JOBS = 50
+MAX_CONCURRENT_JOBS = 200
 SWEEP_SECONDS = set(range(0, 60, 5))
 
 
@@ -34,6 +36,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["engine"] = make_engine(settings.database_url)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    ctx["bookkeeper"] = Bookkeeper(ctx["engine"], settings)
     ctx["http"] = make_client(settings, max_connections=MAX_CONCURRENT_JOBS * 2)
     ctx["metrics_server"] = _serve_metrics(settings.worker_metrics_port)
 
@@ -91,7 +94,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # SIGTERM/SIGINT: take no new job, let the attempts in flight finish (each is
         # bounded by the delivery timeout), then exit.
         "job_completion_wait": math.ceil(settings.delivery_timeout_seconds) + 1,
-        "poll_delay": 0.1,
+        "poll_delay": 0.01,
     }
 
 
@@ -102,7 +105,7 @@ def run_worker(settings: Settings) -> None:
     then a new worker is started."""
     while True:
         try:
-            Worker(**worker_options(settings)).run()
+            DeliveryWorker(**worker_options(settings)).run()
             return
         except (RedisError, OSError) as exc:
             logger.error("worker lost Redis; starting again in 2 s", extra={"error": str(exc)})

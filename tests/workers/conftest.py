@@ -13,6 +13,7 @@ from arq.worker import Worker
 from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Receiver, TestCA, self_signed_context
+from workers.job_runner import DeliveryWorker
 from workers.settings import worker_options
 
 
@@ -38,7 +39,7 @@ def settings(database_url: str, redis_url: str, test_ca: TestCA) -> Settings:
 
 @pytest.fixture
 async def worker(settings: Settings) -> AsyncIterator[Worker]:
-    running = Worker(**worker_options(settings), handle_signals=False)
+    running = DeliveryWorker(**worker_options(settings), handle_signals=False)
     task = asyncio.create_task(running.async_run())
     yield running
     # Stop polling first, so that no job of the next test is taken by this worker,

@@ -34,7 +34,8 @@ from tests.conftest import ROOT, Tenant, client_for, free_port, me, secret_part
 from tests.support.receivers import Answer, Received, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers import retention
-from workers.deliver import INTERRUPTED
+from workers.bookkeeping import INTERRUPTED
+from workers.job_runner import DeliveryWorker
 from workers.settings import worker_options
 
 # Three times the retry cap (0.5 s): a further request would have arrived by then.
@@ -236,7 +237,7 @@ async def test_sigterm_lets_the_attempt_in_flight_finish_and_the_logs_are_json_w
 @asynccontextmanager
 async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
     """An in-process worker, torn down like the `worker` fixture."""
-    running = Worker(**worker_options(settings), handle_signals=False)
+    running = DeliveryWorker(**worker_options(settings), handle_signals=False)
     task = asyncio.create_task(running.async_run())
     try:
         yield running

@@ -1,0 +1,396 @@
+"""The database side of an attempt: claim it before the send, record its outcome after.
+
+Both run in batches (see `coalescer.py`): every job in flight that needs a claim
+shares one transaction, and so does every outcome waiting to be stored. The
+guarantees are those of a single attempt:
+
+- A claim takes the delivery's row (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so a row
+  another worker holds is left to it; SQLite: `BEGIN IMMEDIATE`, one writer), checks
+  it is pending and due, raises `attempt_count` and inserts the attempt's row, whose
+  `(delivery_id, number)` is unique: a duplicated or re-run job cannot send the same
+  attempt twice. While the attempt is in flight `next_attempt_at` is pushed out by
+  a lease, so the sweeper leaves it alone unless the worker died.
+- A record stores the attempt's outcome and moves the delivery on only if it is still
+  pending at that attempt (a cancelled or deleted webhook's delivery stays cancelled).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.db import utcnow
+from app.enums import DeliveryKind, DeliveryStatus, DisabledReason, HttpMethod, PayloadType
+from app.ids import new_id
+from app.metrics import DELIVERIES_FINISHED
+from app.models import Delivery, DeliveryAttempt, Event, Webhook
+from app.settings import Settings
+from workers import payloads
+from workers.coalescer import Coalescer
+from workers.retry_policy import next_delay
+
+INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."
+# A job that comes a little before its time (clock skew, arq's poll) still runs.
+EARLY_TOLERANCE = timedelta(seconds=1)
+
+# Core tables: no ORM session, identity map or unit of work on the hot path.
+deliveries = cast(Table, Delivery.__table__)
+attempts = cast(Table, DeliveryAttempt.__table__)
+webhooks = cast(Table, Webhook.__table__)
+events = cast(Table, Event.__table__)
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: str
+    webhook_id: str
+    number: int
+    attempt_limit: int
+    kind: DeliveryKind
+    url: str
+    method: HttpMethod
+    payload_type: PayloadType
+    payload: dict[str, Any]
+    secrets: list[str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    category: str  # for metrics: succeeded, status, timeout, network, tls, refused
+    status_code: int | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int
+    retry_after: float | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.category == "succeeded"
+
+
+def lease(settings: Settings) -> timedelta:
+    """How long an attempt in flight keeps the sweeper away: longer than any send."""
+    return timedelta(seconds=settings.delivery_timeout_seconds + 30)
+
+
+class Bookkeeper:
+    """One per worker process: claims and records, each batched across the jobs in flight."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._claims = Coalescer(self._claim_batch)
+        self._records = Coalescer(self._record_batch)
+
+    async def claim(self, delivery_id: str) -> Claim | None:
+        """The next attempt of this delivery, now owned by the caller; None when there is
+        nothing to send (not pending, not due, claimed by another job, webhook off)."""
+        return await self._claims.submit(delivery_id)
+
+    async def record(self, claim: Claim, outcome: Outcome) -> datetime | None:
+        """Stores the outcome; returns when the next attempt is due, if there is one."""
+        return await self._records.submit((claim, outcome))
+
+    async def _claim_batch(self, delivery_ids: Sequence[str]) -> list[Claim | None]:
+        now = utcnow()
+        async with self._engine.begin() as connection:
+            rows = await _lock_claimable(connection, sorted(set(delivery_ids)))
+            claims = {
+                row.id: await _claim_row(connection, row, now, self._settings)
+                for row in rows
+                if _is_due(row, now)
+            }
+            claimed = [claim for claim in claims.values() if claim is not None]
+            if claimed:
+                await _insert_attempts(connection, claimed, now, now + lease(self._settings))
+        # A second job for the same delivery in one batch gets nothing: pop, not get.
+        return [claims.pop(delivery_id, None) for delivery_id in delivery_ids]
+
+    async def _record_batch(self, items: Sequence[tuple[Claim, Outcome]]) -> list[datetime | None]:
+        now = utcnow()
+        finished: list[DeliveryStatus] = []
+        async with self._engine.begin() as connection:
+            await _store_outcomes(connection, items)
+            current = await _lock_pending(connection, [claim.delivery_id for claim, _ in items])
+            changes: list[dict[str, Any]] = []
+            next_attempts: list[datetime | None] = []
+            for claim, outcome in items:
+                if current.get(claim.delivery_id) != claim.number:
+                    next_attempts.append(None)  # cancelled or moved on meanwhile
+                    continue
+                change = _next_state(claim, outcome, now, self._settings)
+                changes.append(change)
+                next_attempts.append(change["b_next_attempt_at"])
+                if change["b_status"] != DeliveryStatus.PENDING:
+                    finished.append(change["b_status"])
+                if change["b_status"] == DeliveryStatus.FAILED and claim.kind == DeliveryKind.TEST:
+                    await _disable_after_failed_test(connection, claim.webhook_id, now)
+            if changes:
+                await connection.execute(_MOVE_ON, changes)
+        for status in finished:
+            DELIVERIES_FINISHED.labels(status.value).inc()
+        return next_attempts
+
+
+# --- claiming ----------------------------------------------------------------------------
+
+
+async def _lock_claimable(connection: AsyncConnection, delivery_ids: list[str]) -> list[Row[Any]]:
+    statement = (
+        select(
+            deliveries.c.id,
+            deliveries.c.status,
+            deliveries.c.kind,
+            deliveries.c.attempt_count,
+            deliveries.c.attempt_limit,
+            deliveries.c.next_attempt_at,
+            deliveries.c.created_at,
+            deliveries.c.event_id,
+            webhooks.c.id.label("webhook_id"),
+            webhooks.c.active,
+            webhooks.c.deleted_at,
+            webhooks.c.url,
+            webhooks.c.http_method,
+            webhooks.c.payload_type,
+            webhooks.c.secret,
+            webhooks.c.previous_secret,
+            webhooks.c.previous_secret_expires_at,
+            events.c.type.label("event_type"),
+            events.c.occurred_at,
+            events.c.app_id,
+            events.c.sku_id,
+            events.c.data,
+        )
+        .join_from(deliveries, webhooks, webhooks.c.id == deliveries.c.webhook_id)
+        .outerjoin(events, events.c.id == deliveries.c.event_id)
+        .where(deliveries.c.id.in_(delivery_ids))
+        .order_by(deliveries.c.id)
+        # PostgreSQL: a row another worker is claiming or recording is left to it.
+        .with_for_update(of=deliveries, skip_locked=True)
+    )
+    return list(await connection.execute(statement))
+
+
+def _is_due(row: Row[Any], now: datetime) -> bool:
+    if row.status != DeliveryStatus.PENDING:
+        return False
+    # Not due yet: its own deferred job, or the sweeper, will come.
+    return row.next_attempt_at is None or row.next_attempt_at <= now + EARLY_TOLERANCE
+
+
+async def _claim_row(
+    connection: AsyncConnection, row: Row[Any], now: datetime, settings: Settings
+) -> Claim | None:
+    if not row.active or row.deleted_at is not None:
+        await connection.execute(
+            update(deliveries)
+            .where(deliveries.c.id == row.id)
+            .values(
+                status=DeliveryStatus.CANCELLED,
+                last_error="Not sent: the webhook is inactive or deleted.",
+                next_attempt_at=None,
+                completed_at=now,
+                updated_at=now,
+            )
+        )
+        DELIVERIES_FINISHED.labels(DeliveryStatus.CANCELLED.value).inc()
+        return None
+    attempt_limit = row.attempt_limit
+    if row.attempt_count > 0 and await _record_interruption(connection, row):
+        attempt_limit += 1
+    return Claim(
+        delivery_id=row.id,
+        webhook_id=row.webhook_id,
+        number=row.attempt_count + 1,
+        attempt_limit=attempt_limit,
+        kind=row.kind,
+        url=row.url,
+        method=row.http_method,
+        payload_type=row.payload_type,
+        payload=_payload(row),
+        secrets=_signing_secrets(row, now),
+    )
+
+
+async def _record_interruption(connection: AsyncConnection, row: Row[Any]) -> bool:
+    """An attempt that never got an outcome died with its worker (SIGKILL, power loss):
+    record that, and do not count it against the budget."""
+    interrupted = await connection.execute(
+        update(attempts)
+        .where(
+            attempts.c.delivery_id == row.id,
+            attempts.c.number == row.attempt_count,
+            attempts.c.status_code.is_(None),
+            attempts.c.error.is_(None),
+        )
+        .values(error=INTERRUPTED)
+    )
+    if interrupted.rowcount != 1:
+        return False
+    await connection.execute(
+        update(deliveries).where(deliveries.c.id == row.id).values(last_error=INTERRUPTED)
+    )
+    return True
+
+
+def _payload(row: Row[Any]) -> dict[str, Any]:
+    if row.event_id is None:
+        return payloads.ping_payload(int(row.created_at.timestamp()))
+    return payloads.event_payload(
+        event_id=row.event_id,
+        event_type=row.event_type.value,
+        occurred_at=row.occurred_at,
+        app_id=row.app_id,
+        sku_id=row.sku_id,
+        data=row.data,
+    )
+
+
+def _signing_secrets(row: Row[Any], now: datetime) -> list[str]:
+    secrets = [row.secret]
+    expires = row.previous_secret_expires_at
+    if row.previous_secret and expires is not None and expires > now:
+        secrets.append(row.previous_secret)
+    return secrets
+
+
+_TAKE = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        attempt_count=bindparam("b_number"),
+        attempt_limit=bindparam("b_attempt_limit"),
+        next_attempt_at=bindparam("b_lease_until"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+async def _insert_attempts(
+    connection: AsyncConnection, claims: list[Claim], now: datetime, lease_until: datetime
+) -> None:
+    # The rows are locked (or the database is, on SQLite) since _lock_claimable, so the
+    # status and attempt_count read there still hold.
+    await connection.execute(
+        _TAKE,
+        [
+            {
+                "b_id": claim.delivery_id,
+                "b_number": claim.number,
+                "b_attempt_limit": claim.attempt_limit,
+                "b_lease_until": lease_until,
+                "b_now": now,
+            }
+            for claim in claims
+        ],
+    )
+    await connection.execute(
+        insert(attempts),
+        [
+            {
+                "id": new_id("att"),
+                "delivery_id": claim.delivery_id,
+                "number": claim.number,
+                "started_at": now,
+            }
+            for claim in claims
+        ],
+    )
+
+
+# --- recording ---------------------------------------------------------------------------
+
+_STORE_OUTCOME = (
+    update(attempts)
+    .where(
+        attempts.c.delivery_id == bindparam("b_delivery_id"),
+        attempts.c.number == bindparam("b_number"),
+    )
+    .values(
+        duration_ms=bindparam("b_duration_ms"),
+        status_code=bindparam("b_status_code"),
+        error=bindparam("b_error"),
+        response_body=bindparam("b_response_body"),
+    )
+)
+
+_MOVE_ON = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        last_status_code=bindparam("b_last_status_code"),
+        last_error=bindparam("b_last_error"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        completed_at=bindparam("b_completed_at"),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+
+
+async def _store_outcomes(
+    connection: AsyncConnection, items: Sequence[tuple[Claim, Outcome]]
+) -> None:
+    await connection.execute(
+        _STORE_OUTCOME,
+        [
+            {
+                "b_delivery_id": claim.delivery_id,
+                "b_number": claim.number,
+                "b_duration_ms": outcome.duration_ms,
+                "b_status_code": outcome.status_code,
+                "b_error": outcome.error,
+                "b_response_body": outcome.response_body,
+            }
+            for claim, outcome in items
+        ],
+    )
+
+
+async def _lock_pending(connection: AsyncConnection, delivery_ids: list[str]) -> dict[str, int]:
+    """attempt_count of each delivery still pending, its row locked until the commit
+    (in id order, so two batches cannot deadlock on each other)."""
+    rows = await connection.execute(
+        select(deliveries.c.id, deliveries.c.attempt_count)
+        .where(deliveries.c.id.in_(sorted(delivery_ids)))
+        .where(deliveries.c.status == DeliveryStatus.PENDING)
+        .order_by(deliveries.c.id)
+        .with_for_update()
+    )
+    return {delivery_id: attempt_count for delivery_id, attempt_count in rows}
+
+
+def _next_state(
+    claim: Claim, outcome: Outcome, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    change: dict[str, Any] = {
+        "b_id": claim.delivery_id,
+        "b_last_status_code": outcome.status_code,
+        "b_last_error": outcome.error,
+        "b_updated_at": now,
+        "b_next_attempt_at": None,
+        "b_completed_at": now,
+    }
+    if outcome.succeeded:
+        return change | {"b_status": DeliveryStatus.SUCCEEDED}
+    if claim.number >= claim.attempt_limit:
+        return change | {"b_status": DeliveryStatus.FAILED}
+    delay = next_delay(settings, claim.number, outcome.retry_after)
+    return change | {
+        "b_status": DeliveryStatus.PENDING,
+        "b_next_attempt_at": now + timedelta(seconds=delay),
+        "b_completed_at": None,
+    }
+
+
+async def _disable_after_failed_test(
+    connection: AsyncConnection, webhook_id: str, now: datetime
+) -> None:
+    await connection.execute(
+        update(webhooks)
+        .where(webhooks.c.id == webhook_id, webhooks.c.active.is_(True))
+        .values(active=False, disabled_reason=DisabledReason.TEST_FAILED, updated_at=now)
+    )
