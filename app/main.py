@@ -10,12 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from app import __version__, queue
 from app.actions.router import router as actions_router
 from app.auth.body_guard import on_validation_error_after_auth
+from app.auth.lookup import KeyLookup
 from app.auth.router import router as auth_router
 from app.body_limit import BodyLimitMiddleware
 from app.db import make_engine, make_sessionmaker
 from app.deliveries.router import router as deliveries_router
 from app.errors import add_problem_schema, install_error_handlers
 from app.events.router import router as events_router
+from app.events.writer import EventWriter
 from app.ops.router import router as ops_router
 from app.settings import Settings, get_settings
 from app.webhooks.router import router as webhooks_router
@@ -42,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.redis = queue.connect(settings.redis_url)
+        app.state.key_lookup = KeyLookup(engine)
+        app.state.event_writer = EventWriter(engine, app.state.redis, settings.max_attempts)
         try:
             yield
         finally:

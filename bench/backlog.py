@@ -1,27 +1,25 @@
 """Stage 5, the retry backlog: many deliveries scheduled an hour ahead, as after a long
 outage of receivers. They are inserted straight into the database in bulk (SQLAlchemy
-core) for an existing webhook and event, and one deferred arq job is enqueued for each,
-as `workers.deliver` does for a retry. Reported: Redis `used_memory` growth, database
-size growth, and the time of the sweeper's SELECT (the statement of
+core) for an existing webhook and event, and one deferred arq job is enqueued for each
+with `app.queue.enqueue`, as `workers.deliver` does for a retry. Reported: Redis
+`used_memory` growth, database size growth, and the time of the sweeper's SELECT (the statement of
 workers/sweeper.py, which finds nothing due: the point is what the backlog costs it)."""
 
-import asyncio
 import statistics
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from arq.connections import ArqRedis, RedisSettings, create_pool
 from sqlalchemy import insert, select
 
+from app import queue
 from app.db import make_engine, make_sessionmaker, session_scope, utcnow
 from app.enums import DeliveryKind, DeliveryStatus
 from app.ids import new_id
 from app.models import Delivery, Event
-from app.queue import DELIVER_JOB
 from bench.databases import Databases
 from bench.probes import flush_redis, redis_used_memory
-from workers.sweeper import SWEEP_BATCH
+from workers.sweeper import due_deliveries
 
 INSERT_CHUNK = 5_000
 ENQUEUE_CHUNK = 500
@@ -95,33 +93,16 @@ def _row(
 
 
 async def enqueue_deferred(redis_url: str, ids: list[str], due: datetime) -> None:
-    redis: ArqRedis = await create_pool(RedisSettings.from_dsn(redis_url))
+    redis = queue.connect(redis_url)
     try:
         for start in range(0, len(ids), ENQUEUE_CHUNK):
-            chunk = ids[start : start + ENQUEUE_CHUNK]
-            jobs = await asyncio.gather(
-                *(
-                    redis.enqueue_job(
-                        DELIVER_JOB, delivery_id, _job_id=delivery_id, _defer_until=due
-                    )
-                    for delivery_id in chunk
-                )
-            )
-            if any(job is None for job in jobs):
-                raise RuntimeError("arq refused to enqueue a backlog job (duplicate job id)")
+            chunk = [
+                queue.Attempt(delivery_id, 1, due) for delivery_id in ids[start:][:ENQUEUE_CHUNK]
+            ]
+            if await queue.enqueue(redis, chunk) != len(chunk):
+                raise RuntimeError("a backlog job was not enqueued (Redis away, or a duplicate id)")
     finally:
         await redis.aclose()
-
-
-def sweep_statement() -> Any:
-    """The SELECT of workers.sweeper.sweep, as it is built there."""
-    return (
-        select(Delivery.id, Delivery.attempt_count)
-        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= utcnow())
-        .order_by(Delivery.next_attempt_at)
-        .limit(SWEEP_BATCH)
-        .with_for_update(skip_locked=True)
-    )
 
 
 async def sweeper_query_ms(database_url: str) -> float:
@@ -133,7 +114,7 @@ async def sweeper_query_ms(database_url: str) -> float:
         for _ in range(SWEEPS):
             async with session_scope(sessionmaker) as session:
                 started = time.perf_counter()
-                rows = (await session.execute(sweep_statement())).all()
+                rows = (await session.execute(due_deliveries())).all()
                 timings.append((time.perf_counter() - started) * 1000)
             if rows:
                 raise RuntimeError(f"the sweeper found {len(rows)} deliveries due; expected none")

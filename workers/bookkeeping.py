@@ -1,6 +1,6 @@
 """The database side of an attempt: claim it before the send, record its outcome after.
 
-Both run in batches (see `coalescer.py`): every job in flight that needs a claim
+Both run in batches (see `app/coalescer.py`): every job in flight that needs a claim
 shares one transaction, and so does every outcome waiting to be stored. The
 guarantees are those of a single attempt:
 
@@ -22,6 +22,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.coalescer import Coalescer
 from app.db import utcnow
 from app.enums import DeliveryKind, DeliveryStatus, DisabledReason, HttpMethod, PayloadType
 from app.ids import new_id
@@ -29,7 +30,6 @@ from app.metrics import DELIVERIES_FINISHED
 from app.models import Delivery, DeliveryAttempt, Event, Webhook
 from app.settings import Settings
 from workers import payloads
-from workers.coalescer import Coalescer
 from workers.retry_policy import next_delay
 
 INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."

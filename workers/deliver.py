@@ -51,7 +51,7 @@ async def deliver(ctx: dict[str, Any], delivery_id: str) -> None:
     )
     if next_attempt_at is not None:
         redis: ArqRedis = ctx["redis"]
-        await queue.enqueue(redis, delivery_id, claim.number + 1, next_attempt_at)
+        await queue.enqueue(redis, [queue.Attempt(delivery_id, claim.number + 1, next_attempt_at)])
 
 
 async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) -> Outcome:

@@ -1,7 +1,7 @@
 """The sweeper: rebuilds the queue from the database.
 
-Every pending delivery that is due gets its attempt's job enqueued again. arq
-ignores an enqueue whose job id is already queued or running, so this is safe
+Every pending delivery that is due gets its attempt's job enqueued again. An
+enqueue whose job id is already queued or running is ignored, so this is safe
 to run as often as we like; it is what picks deliveries up after Redis lost
 its data, after the enqueue that follows POST /events failed, or after a worker
 died in the middle of an attempt (once that attempt's lease ran out).
@@ -10,7 +10,7 @@ died in the middle of an attempt (once that attempt's lease ran out).
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import queue
@@ -23,27 +23,23 @@ logger = logging.getLogger(__name__)
 SWEEP_BATCH = 1000
 
 
+def due_deliveries() -> Select[str, int]:
+    return (
+        select(Delivery.id, Delivery.attempt_count)
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= utcnow())
+        .order_by(Delivery.next_attempt_at)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)  # rows being claimed right now
+    )
+
+
 async def sweep(ctx: dict[str, Any]) -> int:
     """Re-enqueues due pending deliveries; returns how many jobs were (re)queued."""
     sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     async with session_scope(sessionmaker) as session:
-        due = (
-            await session.execute(
-                select(Delivery.id, Delivery.attempt_count)
-                .where(
-                    Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= utcnow()
-                )
-                .order_by(Delivery.next_attempt_at)
-                .limit(SWEEP_BATCH)
-                .with_for_update(skip_locked=True)  # rows being claimed right now
-            )
-        ).all()
-    queued = 0
-    for delivery_id, attempt_count in due:
-        job = await ctx["redis"].enqueue_job(
-            queue.DELIVER_JOB, delivery_id, _job_id=queue.job_id(delivery_id, attempt_count + 1)
-        )
-        queued += job is not None
+        due = (await session.execute(due_deliveries())).all()
+    attempts = [queue.Attempt(delivery_id, count + 1) for delivery_id, count in due]
+    queued = await queue.enqueue(ctx["redis"], attempts) or 0
     if queued:
         logger.info("sweeper re-enqueued %d due deliveries", queued)
     return queued

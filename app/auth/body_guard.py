@@ -10,8 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security.utils import get_authorization_scheme_param
 
-from app.auth import service
-from app.db import session_scope
 from app.errors import Unauthorized, on_validation_error, problem_response
 
 
@@ -28,5 +26,4 @@ async def _has_valid_key(request: Request) -> bool:
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not token:
         return False
-    async with session_scope(request.app.state.sessionmaker) as session:
-        return await service.find_active_key(session, token) is not None
+    return await request.app.state.key_lookup.find(token) is not None

@@ -4,11 +4,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth import service
-from app.deps import SessionDep
+from app.auth.lookup import KeyLookup
 from app.enums import Scope
 from app.errors import Forbidden, Unauthorized
 
@@ -23,13 +22,18 @@ class Principal:
     scopes: frozenset[Scope]
 
 
+def get_key_lookup(request: Request) -> KeyLookup:
+    lookup: KeyLookup = request.app.state.key_lookup
+    return lookup
+
+
 async def authenticate(
-    session: SessionDep,
+    lookup: Annotated[KeyLookup, Depends(get_key_lookup)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
-    key = await service.find_active_key(session, credentials.credentials)
+    key = await lookup.find(credentials.credentials)
     if key is None:
         raise Unauthorized("The API key is unknown or revoked.")
     return Principal(

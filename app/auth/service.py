@@ -1,4 +1,4 @@
-"""Creating accounts and keys, revoking keys, and looking a token up."""
+"""Creating accounts and keys, listing and revoking keys (lookup.py finds a token's key)."""
 
 from collections.abc import Sequence
 
@@ -37,17 +37,6 @@ async def create_key(
     session.add(key)
     await session.flush()
     return key, keys.make_token(key.id, secret)
-
-
-async def find_active_key(session: AsyncSession, token: str) -> ApiKey | None:
-    parts = keys.split_token(token)
-    if parts is None:
-        return None
-    key_id, secret = parts
-    key = await session.get(ApiKey, key_id)
-    if key is None or key.revoked_at is not None:
-        return None
-    return key if keys.secret_matches(secret, key.secret_hash) else None
 
 
 async def list_keys(

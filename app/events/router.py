@@ -2,14 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from app.auth.dependencies import Principal, requires
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep
 from app.enums import EventType, Scope
 from app.errors import problem_responses
 from app.events import service
 from app.events.schemas import EventAccepted, EventCreate, EventOut
+from app.events.writer import EventWriter, Submission
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.pagination import Page, PageDep
 
@@ -23,8 +24,7 @@ Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
 async def post_event(
     body: EventCreate,
     principal: Annotated[Principal, requires(Scope.EVENTS_WRITE)],
-    session: SessionDep,
-    settings: SettingsDep,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -35,19 +35,14 @@ async def post_event(
         ),
     ] = None,
 ) -> EventAccepted:
-    event, replayed = await service.accept(
-        session,
-        principal.account_id,
-        body,
-        max_attempts=settings.max_attempts,
-        idempotency_key=idempotency_key,
-    )
-    if replayed:
+    writer: EventWriter = request.app.state.event_writer
+    accepted = await writer.accept(Submission(principal.account_id, body, idempotency_key))
+    if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
-        EVENTS_ACCEPTED.labels(event.type.value).inc()
-        DELIVERIES_CREATED.inc(event.delivery_count)
-    return EventAccepted(id=event.id, deliveries=event.delivery_count)
+        EVENTS_ACCEPTED.labels(accepted.event_type.value).inc()
+        DELIVERIES_CREATED.inc(accepted.deliveries)
+    return EventAccepted(id=accepted.event_id, deliveries=accepted.deliveries)
 
 
 @router.get("/{event_id}", response_model=EventOut, responses=problem_responses(404))
