@@ -43,6 +43,8 @@ class Coalescer(Generic[Item, Result]):
                 del self._waiting[: self._max_batch]
                 try:
                     results = await self._handle([item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"{len(results)} results for {len(batch)} items")
                 except Exception as exc:  # every caller of the batch gets the error
                     for _, future in batch:
                         if not future.done():

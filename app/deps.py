@@ -1,4 +1,7 @@
-"""Request-scoped dependencies: the session that owns the request's transaction."""
+"""Request-scoped dependencies: the session that owns the request's transaction.
+
+Every dependency is `async def`: FastAPI runs a plain `def` one in a thread pool,
+which costs more than the work of any of these."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -28,7 +31,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -13,7 +13,7 @@ from app.auth.body_guard import on_validation_error_after_auth
 from app.auth.lookup import KeyLookup
 from app.auth.router import router as auth_router
 from app.body_limit import BodyLimitMiddleware
-from app.db import make_engine, make_sessionmaker
+from app.db import make_engine, make_sessionmaker, read_only
 from app.deliveries.router import router as deliveries_router
 from app.errors import add_problem_schema, install_error_handlers
 from app.events.router import router as events_router
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.redis = queue.connect(settings.redis_url)
-        app.state.key_lookup = KeyLookup(engine)
+        app.state.key_lookup = KeyLookup(read_only(engine))
         app.state.event_writer = EventWriter(engine, app.state.redis, settings.max_attempts)
         try:
             yield

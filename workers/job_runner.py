@@ -12,12 +12,17 @@ from arq.utils import timestamp_ms
 from arq.worker import Worker
 
 # KEYS[1] the queue; ARGV: now (ms), in-progress timeout (ms), the in-progress key
-# prefix, then the job ids. Returns job id, score, job id, score, … of the jobs that
-# are now in progress here: neither running elsewhere nor re-scheduled for later.
+# prefix, how many jobs may start, then the job ids. Returns job id, score, job id,
+# score, … of the jobs that are now in progress here: neither running (a running job
+# stays in the queue until it ends) nor re-scheduled for later.
 START_JOBS = """
 local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[4])
 local started = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
+    if #started >= 2 * limit then
+        break
+    end
     local job_id = ARGV[i]
     local in_progress = ARGV[3] .. job_id
     if redis.call('EXISTS', in_progress) == 0 then
@@ -45,7 +50,8 @@ class DeliveryWorker(Worker):
                 timestamp_ms(),
                 int(self.in_progress_timeout_s * 1000),
                 in_progress_key_prefix,
-                *job_ids[:free],
+                free,
+                *job_ids,
             ],
         )
         for job_id, score in zip(started[::2], started[1::2], strict=True):

@@ -1,11 +1,13 @@
 """arq WorkerSettings for `storehooks worker`: the deliver job, the sweeper cron, and the
 resources every job shares (sessionmaker, one pooled HTTP client), built at start-up."""
 
+import asyncio
 import logging
 import math
 import time
 from typing import Any
 
+import uvloop
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import func
@@ -104,6 +106,7 @@ def run_worker(settings: Settings) -> None:
     connection lost in the middle of a WATCH, which redis-py reports as WatchError):
     then a new worker is started."""
     while True:
+        asyncio.set_event_loop(uvloop.new_event_loop())  # arq runs on the current loop
         try:
             DeliveryWorker(**worker_options(settings)).run()
             return

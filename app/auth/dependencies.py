@@ -22,7 +22,7 @@ class Principal:
     scopes: frozenset[Scope]
 
 
-def get_key_lookup(request: Request) -> KeyLookup:
+async def get_key_lookup(request: Request) -> KeyLookup:
     lookup: KeyLookup = request.app.state.key_lookup
     return lookup
 
