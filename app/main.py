@@ -11,6 +11,7 @@ from app import __version__, queue
 from app.actions.router import router as actions_router
 from app.auth.body_guard import on_validation_error_after_auth
 from app.auth.lookup import KeyLookup
+from app.auth.rate_limit import RateLimiter
 from app.auth.router import router as auth_router
 from app.body_limit import BodyLimitMiddleware
 from app.db import make_engine, make_sessionmaker, read_only
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.redis = queue.connect(settings.redis_url)
         app.state.key_lookup = KeyLookup(read_only(engine))
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
         app.state.event_writer = EventWriter(engine, app.state.redis, settings.max_attempts)
         try:
             yield

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     allow_private_networks: bool = False
     ca_bundle: str | None = None
     retention_days: float = Field(default=30, gt=0)
+    # Requests a second each API key may make, per API process (0: no limit); above it
+    # the API answers 429 with Retry-After.
+    rate_limit_per_second: float = Field(default=2000, ge=0)
     # Each worker serves its metrics on this port (0: none); run several workers on
     # one host with a port each.
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)

@@ -94,6 +94,8 @@ class Services:
             **self.environment,
             "STOREHOOKS_DATABASE_URL": database_url,
             "STOREHOOKS_REDIS_URL": self.redis_url,
+            # One key posts every event, faster than the default per-key budget allows.
+            "STOREHOOKS_RATE_LIMIT_PER_SECOND": "0",
         }
 
     def start(

@@ -13,7 +13,7 @@ from app.errors import problem_responses
 from app.pagination import Page, PageDep
 from app.webhooks.dependencies import WebhookDep
 
-router = APIRouter(tags=["actions"], responses=problem_responses(401, 403, 422))
+router = APIRouter(tags=["actions"], responses=problem_responses(401, 403, 422, 429))
 Write = Annotated[Principal, requires(Scope.ACTIONS_WRITE)]
 Read = Annotated[Principal, requires(Scope.ACTIONS_READ)]
 

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.lookup import KeyLookup
+from app.auth.rate_limit import RateLimiter
 from app.enums import Scope
 from app.errors import Forbidden, Unauthorized
 
@@ -22,20 +23,18 @@ class Principal:
     scopes: frozenset[Scope]
 
 
-async def get_key_lookup(request: Request) -> KeyLookup:
-    lookup: KeyLookup = request.app.state.key_lookup
-    return lookup
-
-
 async def authenticate(
-    lookup: Annotated[KeyLookup, Depends(get_key_lookup)],
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+    lookup: KeyLookup = request.app.state.key_lookup
     key = await lookup.find(credentials.credentials)
     if key is None:
         raise Unauthorized("The API key is unknown or revoked.")
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.spend(key.id)
     return Principal(
         account_id=key.account_id,
         key_id=key.id,

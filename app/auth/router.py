@@ -12,7 +12,7 @@ from app.enums import Scope
 from app.errors import Forbidden, problem_responses
 from app.pagination import Page, PageDep
 
-router = APIRouter(tags=["auth"], responses=problem_responses(401, 403, 422))
+router = APIRouter(tags=["auth"], responses=problem_responses(401, 403, 422, 429))
 ManageKeys = Annotated[Principal, requires(Scope.KEYS_MANAGE)]
 
 

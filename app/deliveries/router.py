@@ -13,7 +13,7 @@ from app.errors import problem_responses
 from app.pagination import Page, PageDep
 
 router = APIRouter(
-    prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403, 422)
+    prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403, 422, 429)
 )
 Read = Annotated[Principal, requires(Scope.DELIVERIES_READ)]
 

@@ -14,7 +14,9 @@ from app.events.writer import EventWriter, Submission
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.pagination import Page, PageDep
 
-router = APIRouter(prefix="/events", tags=["events"], responses=problem_responses(401, 403, 422))
+router = APIRouter(
+    prefix="/events", tags=["events"], responses=problem_responses(401, 403, 422, 429)
+)
 Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
 
 

@@ -16,7 +16,7 @@ from app.webhooks.dependencies import WebhookDep
 from app.webhooks.schemas import Secret, WebhookCreate, WebhookCreated, WebhookOut, WebhookUpdate
 
 router = APIRouter(
-    prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422)
+    prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422, 429)
 )
 ONE = problem_responses(404)
 
