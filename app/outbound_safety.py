@@ -15,10 +15,17 @@ def refused_reason(address: IPAddress) -> str | None:
     a public unicast address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address) and address.sixtofour is not None:
+        # 2002:7f00:1:: is 6to4 for 127.0.0.1, yet `ipaddress` calls 2002::/16 global.
+        inner = refused_reason(address.sixtofour)
+        if inner is not None:
+            return f"{address} (6to4 of {inner})"
     checks = (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
+        # fec0::/10, deprecated but still routed where configured; `ipaddress` calls it global.
+        ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("multicast", address.is_multicast),
         ("private", address.is_private),
         ("reserved", address.is_reserved),

@@ -1,5 +1,6 @@
 """POST /events and the event reads (API.md §3 Events)."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,6 +123,8 @@ async def test_another_accounts_event_is_404(tenant: Tenant, other: Tenant) -> N
         ({**EVENT, "occurred_at": "2026-11-28T10:00:00"}, ["body", "occurred_at"]),
         ({**EVENT, "occurred_at": "yesterday at noon"}, ["body", "occurred_at"]),
         ({**EVENT, "customer": "c-1"}, ["body", "customer"]),
+        ({**EVENT, "data": {"note": "\ud800"}}, ["body", "data"]),
+        ({**EVENT, "data": {"nested": [{"\udfff": 1}]}}, ["body", "data"]),
     ],
     ids=[
         "missing-type",
@@ -132,13 +135,20 @@ async def test_another_accounts_event_is_404(tenant: Tenant, other: Tenant) -> N
         "occurred_at-without-offset",
         "occurred_at-garbage",
         "unknown-field",
+        "lone-surrogate-in-data",
+        "lone-surrogate-in-a-key",
     ],
 )
 async def test_invalid_events_are_422_naming_the_field(
     tenant: Tenant, body: dict[str, Any], loc: list[str]
 ) -> None:
     await tenant.subscribed_webhook()
-    locs = error_locs(await tenant.api.post("/events", json=body))
+    # json.dumps escapes what UTF-8 cannot carry ("\\ud800"), as a JSON client may.
+    encoded = json.dumps(body)
+    response = await tenant.api.post(
+        "/events", content=encoded, headers={"Content-Type": "application/json"}
+    )
+    locs = error_locs(response)
     assert loc in locs, locs
     assert await event_ids(tenant) == []
     assert await delivery_count(tenant) == 0

@@ -59,7 +59,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Outcome:
-    category: str  # for metrics: succeeded, status, timeout, network, tls, refused
+    category: str  # for metrics: succeeded, status, timeout, network, tls, refused, payload
     status_code: int | None
     error: str | None
     response_body: str | None

@@ -55,21 +55,33 @@ async def deliver(ctx: dict[str, Any], delivery_id: str) -> None:
 
 
 async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) -> Outcome:
-    body, content_type = payloads.render_body(claim.payload_type, claim.payload)
-    headers = notification_headers(
-        delivery_id=claim.delivery_id,
-        timestamp=int(time.time()),
-        body=body,
-        content_type=content_type,
-        secrets=claim.secrets,
-        user_agent=USER_AGENT,
-    )
     started = time.perf_counter()
     status_code: int | None = None
     response_body: str | None = None
     retry_after: float | None = None
     error: str | None
     try:
+        body, content_type = payloads.render_body(claim.payload_type, claim.payload)
+    except (ValueError, TypeError, RecursionError) as exc:
+        # A failed attempt with its reason, not a job that crashes after its claim and
+        # comes back, claimed and crashing, forever.
+        return Outcome(
+            category="payload",
+            status_code=None,
+            error=f"The payload could not be rendered: {type(exc).__name__}: {exc}.",
+            response_body=None,
+            duration_ms=0,
+            retry_after=None,
+        )
+    try:
+        headers = notification_headers(
+            delivery_id=claim.delivery_id,
+            timestamp=int(time.time()),
+            body=body,
+            content_type=content_type,
+            secrets=claim.secrets,
+            user_agent=USER_AGENT,
+        )
         async with asyncio.timeout(timeout_seconds):
             request = client.build_request(
                 claim.method.value, claim.url, content=body, headers=headers

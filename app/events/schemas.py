@@ -1,5 +1,6 @@
 """Request and response bodies of the /events routes."""
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,6 +28,16 @@ def _shallow_enough(data: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"must not nest objects or lists more than {MAX_DATA_DEPTH} levels deep")
 
 
+def _utf8_text(data: dict[str, Any]) -> dict[str, Any]:
+    # JSON may spell a lone surrogate ("\\ud800"); UTF-8, in which the md5 is taken and
+    # every body is sent, cannot carry one.
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must not contain lone surrogates (\\ud800-\\udfff)") from None
+    return data
+
+
 class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,7 +47,9 @@ class EventCreate(BaseModel):
     occurred_at: AwareDatetime | None = Field(
         default=None, description="When it happened (RFC 3339 with offset); default: receipt."
     )
-    data: Annotated[dict[str, Any], AfterValidator(_shallow_enough)] = Field(default_factory=dict)
+    data: Annotated[dict[str, Any], AfterValidator(_shallow_enough), AfterValidator(_utf8_text)] = (
+        Field(default_factory=dict)
+    )
 
 
 class EventAccepted(BaseModel):

@@ -5,9 +5,14 @@ import json
 
 from arq.worker import Worker
 
+from app.enums import DeliveryKind, HttpMethod, PayloadType
+from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
+from workers.bookkeeping import Claim
+from workers.deliver import send
+from workers.transport import make_client
 
 
 async def test_purchase_arrives_as_json_and_the_delivery_succeeds(
@@ -35,3 +40,30 @@ async def test_purchase_arrives_as_json_and_the_delivery_succeeds(
     [attempt] = delivery["attempts"]
     assert attempt["status_code"] == 200
     assert attempt["response_body"] == "ok"
+
+
+async def test_a_payload_that_cannot_be_rendered_is_a_failed_attempt_not_a_crash(
+    receiver: Receiver,
+) -> None:
+    # The API refuses such data now (a lone surrogate: UTF-8 cannot carry it); rows that
+    # got in before must still end, attempt by attempt, instead of crashing every job.
+    claim = Claim(
+        delivery_id="dlv_test",
+        webhook_id="wh_test",
+        number=1,
+        attempt_limit=3,
+        kind=DeliveryKind.EVENT,
+        url=receiver.url,
+        method=HttpMethod.POST,
+        payload_type=PayloadType.JSON,
+        payload={"type": "purchase", "data": {"note": "\ud800"}},
+        secrets=["whsec_" + "A" * 43],
+    )
+    async with make_client(Settings(allow_private_networks=True)) as client:
+        outcome = await send(client, claim, timeout_seconds=2)
+    assert outcome.category == "payload"
+    assert not outcome.succeeded
+    assert outcome.status_code is None
+    assert outcome.error is not None
+    assert outcome.error.startswith("The payload could not be rendered: UnicodeEncodeError")
+    assert receiver.requests == []
