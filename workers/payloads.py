@@ -20,8 +20,11 @@ its source and pinned by the tests:
   ``<n123>``, and float-like keys such as ``"1e5"`` → ``<n100000.0>``); spaces become
   underscores if that is enough (``"a b"`` → ``<a_b>``, which can collide with a real
   ``a_b``); anything else becomes ``<key name="...">`` (``"2bad"``, ``"ns:x"``, ``""``).
-- Text and attribute values are escaped (``& < > " '``); characters that XML 1.0 forbids,
-  such as most control characters, are passed through and make the document invalid.
+- Text and attribute values are escaped (``& < > " '``). Characters that XML 1.0 forbids
+  (U+0000-U+0008, U+000B, U+000C, U+000E-U+001F, U+FFFE, U+FFFF), which no XML document
+  may hold even as character references, become U+FFFD in keys and values before dicttoxml
+  sees them: the document stays well-formed, and the md5 is still that of the payload as
+  sent in JSON, so such an event's md5 cannot be recomputed from its XML.
 - It logs every value at INFO on the ``dicttoxml`` logger, so keep that logger at WARNING.
 
 Form bodies (``application/x-www-form-urlencoded``) put nested keys in brackets,
@@ -35,6 +38,7 @@ values are percent-encoded by ``urllib.parse.urlencode``, brackets included (``%
 import calendar
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, assert_never
@@ -104,18 +108,26 @@ def _json_body(payload: dict[str, Any], md5: str) -> bytes:
 
 def _xml_body(payload: dict[str, Any], md5: str) -> bytes:
     # Insertion order puts payload before md5; dicttoxml keeps it.
-    notification = {"payload": _xml_booleans(payload), "md5": md5}
+    notification = {"payload": _xml_ready(payload), "md5": md5}
     body: bytes = dicttoxml(notification, custom_root="notification", attr_type=False)
     return body
 
 
-def _xml_booleans(value: Any) -> Any:
+# Characters outside XML 1.0's Char production: no document may hold them, not even as
+# character references.
+_NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_ready(value: Any) -> Any:
+    """Booleans as true/false, and U+FFFD for every character XML cannot carry."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return _NOT_XML_CHARS.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {key: _xml_booleans(item) for key, item in value.items()}
+        return {_xml_ready(key): _xml_ready(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_xml_booleans(item) for item in value]
+        return [_xml_ready(item) for item in value]
     return value
 
 
