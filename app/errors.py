@@ -138,12 +138,38 @@ async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    undecodable = _undecodable_body(exc)
+    if undecodable is not None:
+        # The app's own validation handler, so a caller without a valid key still gets 401.
+        handler = request.app.exception_handlers.get(RequestValidationError, on_validation_error)
+        response: JSONResponse = await handler(request, undecodable)
+        return response
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = exc.headers
     if exc.status_code == 405:
         # Starlette names only the first route's methods; FastAPI has one route per method.
         headers = {"Allow": ", ".join(_allowed_methods(request))}
     return problem_response(exc.status_code, detail, headers=headers)
+
+
+def _undecodable_body(exc: StarletteHTTPException) -> RequestValidationError | None:
+    """FastAPI answers a bare 400 when a JSON body cannot be decoded at all: bytes that
+    are not UTF-8, or nesting beyond the parser's recursion limit. That is malformed
+    JSON like any other, so it gets the same 422 as a syntax error."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, UnicodeDecodeError | RecursionError):
+        return None
+    why = "not UTF-8" if isinstance(cause, UnicodeDecodeError) else "nested too deeply"
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body",),
+                "msg": f"JSON decode error: {why}",
+                "input": {},
+            }
+        ]
+    )
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -240,6 +240,8 @@ MALFORMED_HEADERS = {
     "bearer-garbage": "Bearer not-a-key",
     "token-without-scheme": "{token}",
     "token-twice": "Bearer {token} {token}",
+    # Only an in-process client can send one; no stored key id holds it (PostgreSQL: 500).
+    "nul-in-the-key-id": "Bearer key_\x00{token}",
 }
 
 

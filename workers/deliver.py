@@ -115,7 +115,8 @@ async def _read_prefix(response: httpx.Response) -> str:
         received += chunk
         if len(received) >= RESPONSE_BODY_LIMIT:
             break
-    return received[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
+    text = received[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
+    return text.replace("\x00", "\ufffd")  # PostgreSQL's text cannot hold a NUL
 
 
 def describe_status(status_code: int | None) -> str:

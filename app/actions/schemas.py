@@ -3,11 +3,19 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.enums import EventType
+from app.text import storable_text
 
-StoreId = Annotated[str, Field(min_length=1, max_length=200)]
+StoreId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
 
 
 class ActionCreate(BaseModel):

@@ -14,6 +14,7 @@ from app.errors import Conflict, NotFound
 from app.ids import new_id
 from app.models import Action, Webhook
 from app.pagination import PageParams, fetch_page
+from app.text import equals, storable
 
 
 async def create(session: AsyncSession, webhook: Webhook, body: ActionCreate) -> Action:
@@ -70,16 +71,16 @@ async def search(
 ) -> tuple[Sequence[Action], str | None]:
     statement = select(Action).where(Action.account_id == account_id)
     if app_id is not None:
-        statement = statement.where(Action.app_id == app_id)
+        statement = statement.where(equals(Action.app_id, app_id))
     if sku_id is not None:
-        statement = statement.where(Action.sku_id == sku_id)
+        statement = statement.where(equals(Action.sku_id, sku_id))
     if event_type is not None:
         statement = statement.where(Action.event_type == event_type)
     return await fetch_page(session, statement, Action.id, params)
 
 
 async def remove(session: AsyncSession, webhook: Webhook, action_id: str) -> None:
-    action = await session.get(Action, action_id)
+    action = await session.get(Action, action_id) if storable(action_id) else None
     if action is None or action.webhook_id != webhook.id:
         raise NotFound(f"No action {action_id} on webhook {webhook.id}.")
     await session.delete(action)

@@ -23,7 +23,7 @@ def make_token(key_id: str, secret: str) -> str:
 
 def split_token(token: str) -> tuple[str, str] | None:
     key_id, dot, secret = token.partition(".")
-    if not dot or not key_id or not secret:
+    if not dot or not key_id or not secret or "\x00" in token:  # no stored id holds a NUL
         return None
     return key_id, secret
 

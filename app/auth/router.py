@@ -25,7 +25,12 @@ async def me(principal: AnyKey) -> Me:
     )
 
 
-@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses=problem_responses(413),
+)
 async def create_key(
     body: ApiKeyCreate, principal: ManageKeys, session: SessionDep
 ) -> ApiKeyCreated:

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.enums import Scope
+from app.text import storable_text
 
 
 class Me(BaseModel):
@@ -17,7 +18,7 @@ class Me(BaseModel):
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
     scopes: Annotated[list[Scope], Field(min_length=1)]
 
 

@@ -12,6 +12,7 @@ from app.errors import NotFound
 from app.ids import new_id
 from app.models import Account, ApiKey
 from app.pagination import PageParams, fetch_page
+from app.text import storable
 
 
 async def create_account(session: AsyncSession, name: str) -> tuple[Account, ApiKey, str]:
@@ -47,7 +48,7 @@ async def list_keys(
 
 
 async def revoke_key(session: AsyncSession, account_id: str, key_id: str) -> None:
-    key = await session.get(ApiKey, key_id)
+    key = await session.get(ApiKey, key_id) if storable(key_id) else None
     if key is None or key.account_id != account_id or key.revoked_at is not None:
         raise NotFound(f"No API key {key_id}.")
     key.revoked_at = utcnow()

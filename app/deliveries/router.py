@@ -54,7 +54,7 @@ async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -
     "/{delivery_id}/retry",
     status_code=202,
     response_model=RetryAccepted,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 413),
 )
 async def retry_delivery(
     delivery_id: str,

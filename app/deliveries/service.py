@@ -12,10 +12,11 @@ from app.errors import Conflict, NotFound
 from app.ids import new_id
 from app.models import Delivery, DeliveryAttempt, Webhook
 from app.pagination import PageParams, fetch_page
+from app.text import equals, storable
 
 
 async def get(session: AsyncSession, account_id: str, delivery_id: str) -> Delivery:
-    delivery = await session.get(Delivery, delivery_id)
+    delivery = await session.get(Delivery, delivery_id) if storable(delivery_id) else None
     if delivery is None or delivery.account_id != account_id:
         raise NotFound(f"No delivery {delivery_id}.")
     return delivery
@@ -41,9 +42,9 @@ async def list_page(
 ) -> tuple[Sequence[Delivery], str | None]:
     statement = select(Delivery).where(Delivery.account_id == account_id)
     if webhook_id is not None:
-        statement = statement.where(Delivery.webhook_id == webhook_id)
+        statement = statement.where(equals(Delivery.webhook_id, webhook_id))
     if event_id is not None:
-        statement = statement.where(Delivery.event_id == event_id)
+        statement = statement.where(equals(Delivery.event_id, event_id))
     if status is not None:
         statement = statement.where(Delivery.status == status)
     return await fetch_page(session, statement, Delivery.id, params)

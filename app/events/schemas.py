@@ -1,14 +1,14 @@
 """Request and response bodies of the /events routes."""
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.enums import EventType
+from app.text import UNSTORABLE, storable, storable_text
 
-StoreId = Annotated[str, Field(min_length=1, max_length=200)]
+StoreId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
 MAX_DATA_DEPTH = 32
 
 
@@ -28,13 +28,21 @@ def _shallow_enough(data: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"must not nest objects or lists more than {MAX_DATA_DEPTH} levels deep")
 
 
-def _utf8_text(data: dict[str, Any]) -> dict[str, Any]:
-    # JSON may spell a lone surrogate ("\\ud800"); UTF-8, in which the md5 is taken and
-    # every body is sent, cannot carry one.
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must not contain lone surrogates (\\ud800-\\udfff)") from None
+def _storable(data: dict[str, Any]) -> dict[str, Any]:
+    # Checked after _shallow_enough, so the walk is short. No key or string may hold a
+    # NUL (PostgreSQL's jsonb refuses it) or a lone surrogate (JSON can spell "\\ud800";
+    # UTF-8, in which the md5 is taken and every body is sent, cannot carry it).
+    pending: list[Any] = [data]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if not all(storable(key) for key in node):
+                raise ValueError(f"keys {UNSTORABLE}")
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, str) and not storable(node):
+            raise ValueError(f"strings {UNSTORABLE}")
     return data
 
 
@@ -47,9 +55,11 @@ class EventCreate(BaseModel):
     occurred_at: AwareDatetime | None = Field(
         default=None, description="When it happened (RFC 3339 with offset); default: receipt."
     )
-    data: Annotated[dict[str, Any], AfterValidator(_shallow_enough), AfterValidator(_utf8_text)] = (
-        Field(default_factory=dict)
-    )
+    data: Annotated[
+        dict[str, Any],
+        AfterValidator(_shallow_enough),
+        AfterValidator(_storable),
+    ] = Field(default_factory=dict)
 
 
 class EventAccepted(BaseModel):

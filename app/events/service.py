@@ -9,10 +9,11 @@ from app.enums import EventType
 from app.errors import NotFound
 from app.models import Event
 from app.pagination import PageParams, fetch_page
+from app.text import equals, storable
 
 
 async def get(session: AsyncSession, account_id: str, event_id: str) -> Event:
-    event = await session.get(Event, event_id)
+    event = await session.get(Event, event_id) if storable(event_id) else None
     if event is None or event.account_id != account_id:
         raise NotFound(f"No event {event_id}.")
     return event
@@ -30,5 +31,5 @@ async def list_page(
     if event_type is not None:
         statement = statement.where(Event.type == event_type)
     if app_id is not None:
-        statement = statement.where(Event.app_id == app_id)
+        statement = statement.where(equals(Event.app_id, app_id))
     return await fetch_page(session, statement, Event.id, params)

@@ -85,7 +85,12 @@ async def read_secret(
     return Secret(secret=webhook.secret)
 
 
-@router.post("/{webhook_id}/secret/rotate", response_model=Secret, responses=ONE)
+# Every POST may answer 413: BodyLimitMiddleware reads a body even where none is expected.
+@router.post(
+    "/{webhook_id}/secret/rotate",
+    response_model=Secret,
+    responses=problem_responses(404, 413),
+)
 async def rotate_secret(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)],
     webhook: WebhookDep,
@@ -98,7 +103,7 @@ async def rotate_secret(
     "/{webhook_id}/test",
     status_code=202,
     response_model=PingAccepted,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(404, 409, 413),
 )
 async def test_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_TEST)],

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.enums import DisabledReason, HttpMethod, PayloadType
+from app.text import storable_text
 
 MAX_URL_LENGTH = 2048
 
@@ -27,6 +28,7 @@ def _check_url(url: str) -> str:
         raise ValueError("must not contain a user:password part")
     if any(char.isspace() for char in url):
         raise ValueError("must not contain white space")
+    storable_text(url)
     del port
     return url
 
@@ -39,7 +41,7 @@ def _not_null(value: object) -> object:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
 Url = Annotated[str, AfterValidator(_check_url)]
 
 

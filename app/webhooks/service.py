@@ -14,6 +14,7 @@ from app.ids import new_id
 from app.models import Action, Delivery, Webhook
 from app.outbound_safety import literal_ip, refused_reason
 from app.pagination import PageParams, fetch_page
+from app.text import storable
 from app.webhooks.schemas import WebhookCreate, WebhookUpdate
 from workers.signing import generate_secret
 
@@ -56,7 +57,7 @@ async def create(session: AsyncSession, account_id: str, body: WebhookCreate) ->
 
 async def get(session: AsyncSession, account_id: str, webhook_id: str) -> Webhook:
     """The caller's live webhook, or 404 exactly as if it did not exist."""
-    webhook = await session.get(Webhook, webhook_id)
+    webhook = await session.get(Webhook, webhook_id) if storable(webhook_id) else None
     if webhook is None or webhook.account_id != account_id or webhook.deleted_at is not None:
         raise NotFound(f"No webhook {webhook_id}.")
     return webhook

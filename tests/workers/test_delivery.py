@@ -8,7 +8,7 @@ from arq.worker import Worker
 from app.enums import DeliveryKind, HttpMethod, PayloadType
 from app.settings import Settings
 from tests.conftest import Tenant
-from tests.support.receivers import Receiver
+from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers.bookkeeping import Claim
 from workers.deliver import send
@@ -67,3 +67,15 @@ async def test_a_payload_that_cannot_be_rendered_is_a_failed_attempt_not_a_crash
     assert outcome.error is not None
     assert outcome.error.startswith("The payload could not be rendered: UnicodeEncodeError")
     assert receiver.requests == []
+
+
+async def test_an_answer_holding_nul_bytes_is_stored_with_u_fffd_in_their_place(
+    tenant: Tenant, receiver: Receiver, worker: Worker
+) -> None:
+    # PostgreSQL's text cannot hold a NUL: storing it would fail the whole batch of outcomes.
+    receiver.default = Answer(body=b"ok\x00done\x00")
+    await tenant.subscribed_webhook(url=receiver.url)
+    delivery = await wait_for_delivery(tenant, await post_purchase(tenant))
+    assert delivery["status"] == "succeeded"
+    [attempt] = delivery["attempts"]
+    assert attempt["response_body"] == "ok\ufffddone\ufffd"
