@@ -125,6 +125,7 @@ async def test_another_accounts_event_is_404(tenant: Tenant, other: Tenant) -> N
         ({**EVENT, "customer": "c-1"}, ["body", "customer"]),
         ({**EVENT, "data": {"note": "\ud800"}}, ["body", "data"]),
         ({**EVENT, "data": {"nested": [{"\udfff": 1}]}}, ["body", "data"]),
+        ({**EVENT, "data": {"items": {"a][b": 1}}}, ["body", "data"]),
     ],
     ids=[
         "missing-type",
@@ -137,6 +138,7 @@ async def test_another_accounts_event_is_404(tenant: Tenant, other: Tenant) -> N
         "unknown-field",
         "lone-surrogate-in-data",
         "lone-surrogate-in-a-key",
+        "closing-bracket-in-a-key",
     ],
 )
 async def test_invalid_events_are_422_naming_the_field(

@@ -17,7 +17,8 @@ its source and pinned by the tests:
 - A ``str`` subclass such as a ``StrEnum`` member is treated as an iterable of characters;
   the JSON round trip turns it into a plain ``str`` first.
 - Keys that are not valid XML names: all-digit keys get an ``n`` prefix (``"123"`` →
-  ``<n123>``, and float-like keys such as ``"1e5"`` → ``<n100000.0>``); spaces become
+  ``<n123>``, and float-like keys such as ``"1e5"`` → ``<n100000.0>``; where that is still
+  no name, ``"1e16"`` or ``"²"``, ``<key name="n1e+16">``, ``<key name="n²">``); spaces become
   underscores if that is enough (``"a b"`` → ``<a_b>``, which can collide with a real
   ``a_b``); anything else becomes ``<key name="...">`` (``"2bad"``, ``"ns:x"``, ``""``).
 - Text and attribute values are escaped (``& < > " '``). Characters that XML 1.0 forbids
@@ -25,6 +26,9 @@ its source and pinned by the tests:
   may hold even as character references, become U+FFFD in keys and values before dicttoxml
   sees them: the document stays well-formed, and the md5 is still that of the payload as
   sent in JSON, so such an event's md5 cannot be recomputed from its XML.
+- A carriage return in a value is written ``&#13;`` (parsers read a raw one as a line
+  feed); tab, line feed and carriage return in a key become spaces, before the renaming
+  above (a parser would make them spaces in ``name="..."``, or drop them after a tag name).
 - It logs every value at INFO on the ``dicttoxml`` logger, so keep that logger at WARNING.
 
 Form bodies (``application/x-www-form-urlencoded``) put nested keys in brackets,
@@ -32,7 +36,8 @@ Form bodies (``application/x-www-form-urlencoded``) put nested keys in brackets,
 Null is the empty string, booleans are ``true`` / ``false``, numbers are their JSON text.
 An empty object or list adds no pair at all, as PHP's ``http_build_query`` does. Keys and
 values are percent-encoded by ``urllib.parse.urlencode``, brackets included (``%5B``/``%5D``);
-``parse_qsl`` gives back ``payload[type]`` and the rest.
+``parse_qsl`` gives back ``payload[type]`` and the rest. A key holding ``]`` would be
+ambiguous here; the API refuses such keys in ``data`` (app/events/schemas.py).
 """
 
 import calendar
@@ -44,7 +49,7 @@ from datetime import datetime
 from typing import Any, assert_never
 from urllib.parse import urlencode
 
-from dicttoxml import dicttoxml
+from dicttoxml import dicttoxml, key_is_valid_xml
 
 from app.enums import PayloadType
 
@@ -110,12 +115,49 @@ def _xml_body(payload: dict[str, Any], md5: str) -> bytes:
     # Insertion order puts payload before md5; dicttoxml keeps it.
     notification = {"payload": _xml_ready(payload), "md5": md5}
     body: bytes = dicttoxml(notification, custom_root="notification", attr_type=False)
-    return body
+    # Parsers read a raw CR in text as LF; the reference keeps it. Keys hold no CR any
+    # more (_xml_key) and dicttoxml writes none of its own, so every CR is in a value.
+    return body.replace(b"\r", b"&#13;")
 
 
 # Characters outside XML 1.0's Char production: no document may hold them, not even as
 # character references.
 _NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+class _Siblings(dict[str, Any]):
+    """An object for dicttoxml (which only iterates ``items()``) whose keys may repeat:
+    keys renamed alike, ``"a\tb"`` and ``"a b"``, stay two sibling elements."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self._pairs = pairs
+
+    def items(self) -> Any:
+        return iter(self._pairs)
+
+
+def _xml_key(key: str) -> str:
+    """Tab, LF and CR in a key become spaces: a parser would turn them into spaces in a
+    `name="..."` attribute, or drop them at the end of a tag, anyway. A numeric key whose
+    n-prefixed form is still no XML name is given that form here, so that dicttoxml writes
+    it as `<key name="...">` whatever its value (it would write `<n1e+16>` for an object)."""
+    xml_text: str = _NOT_XML_CHARS.sub("\ufffd", key)
+    xml_text = xml_text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    renamed = _numeric_name(xml_text)
+    if renamed is not None and not key_is_valid_xml(xml_text) and not key_is_valid_xml(renamed):
+        return renamed
+    return xml_text
+
+
+def _numeric_name(key: str) -> str | None:
+    """dicttoxml's name for a numeric key: n + the digits, or n + str(float(key))."""
+    if key.isdigit():
+        return f"n{key}"
+    try:
+        return f"n{float(key)}"
+    except ValueError:
+        return None
 
 
 def _xml_ready(value: Any) -> Any:
@@ -125,7 +167,7 @@ def _xml_ready(value: Any) -> Any:
     if isinstance(value, str):
         return _NOT_XML_CHARS.sub("\ufffd", value)
     if isinstance(value, dict):
-        return {_xml_ready(key): _xml_ready(item) for key, item in value.items()}
+        return _Siblings([(_xml_key(key), _xml_ready(item)) for key, item in value.items()])
     if isinstance(value, list):
         return [_xml_ready(item) for item in value]
     return value

@@ -38,6 +38,10 @@ def _storable(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict):
             if not all(storable(key) for key in node):
                 raise ValueError(f"keys {UNSTORABLE}")
+            if any("]" in key for key in node):
+                # A form body nests keys in brackets: payload[data][a][b] could not tell
+                # {"a][b": …} from {"a": {"b": …}}. (Stripe refuses brackets in metadata keys.)
+                raise ValueError("keys must not contain ']'")
             pending.extend(node.values())
         elif isinstance(node, list):
             pending.extend(node)
