@@ -41,7 +41,7 @@ from app.db import make_engine, make_sessionmaker, session_scope
 from app.errors import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA_REF, Problem
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import WEBHOOK_BODY
+from tests.conftest import WEBHOOK_BODY, client_for
 from tests.support.databases import Databases
 
 SEED = 20261129
@@ -312,3 +312,10 @@ def test_the_document_declares_every_problem_a_route_can_answer(
         content = responses[str(status)].get("content", {})
         assert set(content) == {PROBLEM_CONTENT_TYPE}, (method, path, status, content)
         assert content[PROBLEM_CONTENT_TYPE]["schema"] == {"$ref": PROBLEM_SCHEMA_REF}
+
+
+async def test_the_fuzzed_document_is_the_one_the_running_app_serves(app: FastAPI) -> None:
+    async with client_for(app) as client:
+        response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == DOCUMENT
