@@ -32,6 +32,10 @@ def storable_text(text: str) -> str:
     return text
 
 
+def storable_optional(text: str | None) -> str | None:
+    return None if text is None else storable_text(text)
+
+
 def equals(column: Any, value: str) -> ColumnElement[bool]:
     """`column == value`, or false when no row can hold `value`."""
     if not storable(value):

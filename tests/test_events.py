@@ -257,3 +257,12 @@ async def test_the_event_and_its_deliveries_are_committed_before_the_202(
     assert event.data == {"order_id": "o-1"}
     assert sorted(d.webhook_id for d in deliveries) == sorted([first["id"], second["id"]])
     assert {d.status.value for d in deliveries} == {"pending"}
+
+
+async def test_an_idempotency_key_holding_a_nul_is_422_naming_the_header(tenant: Tenant) -> None:
+    # Only an in-process client can send one (HTTP servers refuse it); PostgreSQL cannot
+    # store it, so it is refused before anything is looked up.
+    await tenant.subscribed_webhook()
+    response = await tenant.api.post("/events", json=EVENT, headers={"Idempotency-Key": "a\x00b"})
+    assert ["header", "idempotency-key"] in error_locs(response)
+    assert await event_ids(tenant) == []

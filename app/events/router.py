@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
+from pydantic import AfterValidator
 
 from app.auth.dependencies import Principal, requires
 from app.deps import SessionDep
@@ -13,6 +14,7 @@ from app.events.schemas import EventAccepted, EventCreate, EventOut
 from app.events.writer import EventWriter, Submission
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.pagination import Page, PageDep
+from app.text import storable_optional
 
 router = APIRouter(
     prefix="/events", tags=["events"], responses=problem_responses(401, 403, 422, 429)
@@ -35,6 +37,7 @@ async def post_event(
             max_length=255,
             description="Repeats within 24 h answer the first response and create nothing.",
         ),
+        AfterValidator(storable_optional),
     ] = None,
 ) -> EventAccepted:
     writer: EventWriter = request.app.state.event_writer
