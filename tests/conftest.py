@@ -279,3 +279,15 @@ async def tenant(make_tenant: TenantFactory) -> Tenant:
 @pytest.fixture
 async def other(make_tenant: TenantFactory) -> Tenant:
     return await make_tenant("Other Studio")
+
+
+@pytest.fixture
+async def unraised(app: FastAPI, tenant: Tenant) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sees a crash as the 500 answer a real server would send."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://storehooks.test",
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    ) as client:
+        yield client

@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.conftest import WEBHOOK_BODY, Tenant
 from tests.support.problems import PROBLEM_FIELDS, assert_invalid, assert_problem
@@ -26,18 +25,6 @@ def event_body(size: int) -> bytes:
 async def chunks_of(body: bytes, size: int = 16 * 1024) -> AsyncIterator[bytes]:
     for start in range(0, len(body), size):
         yield body[start : start + size]
-
-
-@pytest.fixture
-async def unraised(app: FastAPI, tenant: Tenant) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that sees a crash as the 500 answer a real server would send."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://storehooks.test",
-        headers={"Authorization": f"Bearer {tenant.token}"},
-    ) as client:
-        yield client
 
 
 # --- routing -----------------------------------------------------------------------

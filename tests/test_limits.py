@@ -13,26 +13,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from tests.conftest import Tenant
 from tests.support.problems import assert_problem
 
 LIMIT = 256 * 1024
 PROMPT_SECONDS = 1.0  # an idle in-process app answers in milliseconds
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def unraised(app: FastAPI, tenant: Tenant) -> AsyncIterator[httpx.AsyncClient]:
-    """A client that sees a crash as the 500 answer a real server would send."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://storehooks.test",
-        headers={"Authorization": f"Bearer {tenant.token}"},
-    ) as client:
-        yield client
 
 
 def event_with_data(data: str) -> bytes:

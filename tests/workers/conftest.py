@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
 from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Receiver, TestCA, self_signed_context
 from workers.job_runner import DeliveryWorker
-from workers.settings import worker_options
+from workers.settings import on_shutdown, on_startup, worker_options
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +94,14 @@ async def post_purchase(tenant: Tenant, **fields: Any) -> str:
     assert len(listing["data"]) == 1, listing
     delivery_id: str = listing["data"][0]["id"]
     return delivery_id
+
+
+@pytest.fixture
+async def job_ctx(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    """The ctx a worker's jobs get, built by the worker's own on_startup; no worker runs."""
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    ctx: dict[str, Any] = {"settings": settings, "redis": pool}
+    await on_startup(ctx)
+    yield ctx
+    await on_shutdown(ctx)
+    await pool.aclose()

@@ -4,12 +4,10 @@ deleted. Deliveries come from the API with no worker running; the Bookkeeper is 
 the worker's own on_startup builds."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from arq.connections import RedisSettings, create_pool
 from sqlalchemy import select
 
 from app.db import session_scope, utcnow
@@ -19,7 +17,6 @@ from app.settings import Settings
 from tests.conftest import Tenant
 from tests.workers.conftest import post_purchase
 from workers.bookkeeping import Bookkeeper, Claim, Outcome
-from workers.settings import on_shutdown, on_startup
 
 FAILED_WITH_500 = Outcome(
     category="status",
@@ -37,17 +34,6 @@ SUCCEEDED = Outcome(
     duration_ms=7,
     retry_after=None,
 )
-
-
-@pytest.fixture
-async def job_ctx(settings: Settings) -> AsyncIterator[dict[str, Any]]:
-    """The ctx a worker's jobs get, built by the worker's own on_startup; no worker runs."""
-    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-    ctx: dict[str, Any] = {"settings": settings, "redis": pool}
-    await on_startup(ctx)
-    yield ctx
-    await on_shutdown(ctx)
-    await pool.aclose()
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from arq.connections import RedisSettings, create_pool
 from arq.jobs import Job, JobStatus
 from arq.worker import Worker
 
@@ -22,7 +20,6 @@ from tests.support.problems import assert_problem, error_locs
 from tests.support.receivers import Answer, Received, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers.deliver import deliver
-from workers.settings import on_shutdown, on_startup
 from workers.sweeper import sweep
 
 # Three times the retry cap (0.5 s): a further attempt would have arrived by then.
@@ -56,17 +53,6 @@ async def flush_redis(redis_url: str) -> None:
         assert await client.dbsize() == 0
     finally:
         await client.aclose()
-
-
-@pytest.fixture
-async def job_ctx(settings: Settings) -> AsyncIterator[dict[str, Any]]:
-    """The ctx a worker's jobs get, built by the worker's own on_startup; no worker runs."""
-    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-    ctx: dict[str, Any] = {"settings": settings, "redis": pool}
-    await on_startup(ctx)
-    yield ctx
-    await on_shutdown(ctx)
-    await pool.aclose()
 
 
 # --- test pings ---------------------------------------------------------------------------
