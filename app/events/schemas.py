@@ -12,42 +12,36 @@ StoreId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(sto
 MAX_DATA_DEPTH = 32
 
 
-def _shallow_enough(data: dict[str, Any]) -> dict[str, Any]:
-    # Deeper documents could be stored but not rendered back (serializers recurse),
-    # so they are refused up front rather than accepted and unreadable later.
+def _renderable(data: dict[str, Any]) -> dict[str, Any]:
+    """One walk over `data`, level by level, for what no body could carry:
+    - nesting deeper than MAX_DATA_DEPTH: it could be stored but not rendered back
+      (the serializers recurse), so it is refused up front;
+    - a NUL (PostgreSQL's jsonb refuses it) or a lone surrogate (JSON can spell
+      "\\ud800"; UTF-8, in which the md5 is taken and every body is sent, cannot) in a
+      key or a string;
+    - a "]" in a key: a form body nests keys in brackets, and payload[data][a][b] could
+      not tell {"a][b": …} from {"a": {"b": …}} (Stripe refuses brackets in metadata keys).
+    """
     level: list[Any] = [data]
-    for _ in range(MAX_DATA_DEPTH):
-        level = [
-            child
-            for node in level
-            for child in (node.values() if isinstance(node, dict) else node)
-            if isinstance(child, dict | list)
-        ]
-        if not level:
+    for depth in range(1, MAX_DATA_DEPTH + 1):
+        children: list[Any] = []
+        for node in level:
+            if isinstance(node, dict):
+                if not all(storable(key) for key in node):
+                    raise ValueError(f"keys {UNSTORABLE}")
+                if any("]" in key for key in node):
+                    raise ValueError("keys must not contain ']'")
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    children.append(child)
+                elif isinstance(child, str) and not storable(child):
+                    raise ValueError(f"strings {UNSTORABLE}")
+        if not children:
             return data
+        if depth == MAX_DATA_DEPTH:
+            break
+        level = children
     raise ValueError(f"must not nest objects or lists more than {MAX_DATA_DEPTH} levels deep")
-
-
-def _storable(data: dict[str, Any]) -> dict[str, Any]:
-    # Checked after _shallow_enough, so the walk is short. No key or string may hold a
-    # NUL (PostgreSQL's jsonb refuses it) or a lone surrogate (JSON can spell "\\ud800";
-    # UTF-8, in which the md5 is taken and every body is sent, cannot carry it).
-    pending: list[Any] = [data]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            if not all(storable(key) for key in node):
-                raise ValueError(f"keys {UNSTORABLE}")
-            if any("]" in key for key in node):
-                # A form body nests keys in brackets: payload[data][a][b] could not tell
-                # {"a][b": …} from {"a": {"b": …}}. (Stripe refuses brackets in metadata keys.)
-                raise ValueError("keys must not contain ']'")
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-        elif isinstance(node, str) and not storable(node):
-            raise ValueError(f"strings {UNSTORABLE}")
-    return data
 
 
 class EventCreate(BaseModel):
@@ -59,11 +53,7 @@ class EventCreate(BaseModel):
     occurred_at: AwareDatetime | None = Field(
         default=None, description="When it happened (RFC 3339 with offset); default: receipt."
     )
-    data: Annotated[
-        dict[str, Any],
-        AfterValidator(_shallow_enough),
-        AfterValidator(_storable),
-    ] = Field(default_factory=dict)
+    data: Annotated[dict[str, Any], AfterValidator(_renderable)] = Field(default_factory=dict)
 
 
 class EventAccepted(BaseModel):
