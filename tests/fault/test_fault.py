@@ -14,11 +14,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,9 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import ROOT, free_port, redis_server_binary, run_cli
+from tests.conftest import free_port, redis_server_binary, run_cli
 from tests.support.databases import fetch_all
+from tests.support.processes import Processes, answers_http, wait_until
 from tests.support.receivers import Answer, Receiver
 
 pytestmark = pytest.mark.fault
@@ -36,33 +35,6 @@ EVENTS = 2_000
 FAILING_FIRST = 150  # answers of 500 before the failing receiver recovers
 SLOW_SECONDS = 0.2
 DRAIN_TIMEOUT = 300.0
-
-
-@dataclass
-class Processes:
-    """The subprocesses of one run, stopped at the end whatever happens."""
-
-    environment: dict[str, str]
-    logs: Path
-    running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str, *command: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=self.environment, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.running[name] = process
-        return process
-
-    def storehooks(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        return self.start(name, sys.executable, "-m", "app.cli", *args)
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                process.kill()
-        for process in self.running.values():
-            process.wait(timeout=30)
 
 
 class RedisServer:
@@ -105,21 +77,6 @@ def _pings(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
     except redis.ConnectionError:
-        return False
-
-
-def wait_until(check: Any, timeout: float, failure: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(failure)
-        time.sleep(0.05)
-
-
-def _answers_http(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=0.5).status_code == 200
-    except httpx.HTTPError:
         return False
 
 
@@ -176,7 +133,7 @@ async def _run(
         processes.storehooks(f"worker{number}", "worker")
     apis = [f"http://127.0.0.1:{port}" for port in api_ports]
     for api in apis:
-        wait_until(lambda api=api: _answers_http(f"{api}/healthz"), 30, f"{api} did not start")
+        wait_until(lambda api=api: answers_http(f"{api}/healthz"), 30, f"{api} did not start")
 
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(headers=headers, timeout=30) as client:
