@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help run test fault-test bench bench-smoke lint format
+.PHONY: help run test fault-test bench bench-smoke screenshots lint format
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,6 +27,9 @@ bench: $(VENV)/.installed-test  ## the benchmark, beside the machine's ceilings 
 
 bench-smoke: $(VENV)/.installed-test  ## a short run of every benchmark stage, as in CI
 	$(PY) -m bench --smoke
+
+screenshots: $(VENV)/.installed-test  ## retake docs/images/console-*.png (needs Debian's chromium)
+	STOREHOOKS_SCREENSHOTS=docs/images $(VENV)/bin/pytest tests/console -k screenshots
 
 lint: $(VENV)/.installed-test  ## ruff and mypy
 	$(VENV)/bin/ruff check .

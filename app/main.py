@@ -14,6 +14,7 @@ from app.auth.lookup import KeyLookup
 from app.auth.rate_limit import RateLimiter
 from app.auth.router import router as auth_router
 from app.body_limit import BodyLimitMiddleware
+from app.console.mount import mount_console
 from app.db import make_engine, make_sessionmaker, read_only
 from app.deliveries.router import router as deliveries_router
 from app.errors import add_problem_schema, install_error_handlers
@@ -73,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ops_router,
     ):
         app.include_router(router)
+    mount_console(app)
     return app
