@@ -34,6 +34,24 @@ class DeliveryStatus(StrEnum):
 class DisabledReason(StrEnum):
     TEST_FAILED = "test_failed"
     MANUAL = "manual"
+    GONE = "gone"  # the receiver answered 410
+    FAILING = "failing"  # every attempt failed for STOREHOOKS_AUTO_DISABLE_AFTER_HOURS
+
+
+class SuccessStatuses(StrEnum):
+    """Which answers count as delivered (API.md §8)."""
+
+    ONLY_200 = "200"
+    ANY_2XX = "2xx"
+
+    def accepts(self, status_code: int) -> bool:
+        if self is SuccessStatuses.ANY_2XX:
+            return 200 <= status_code <= 299
+        return status_code == 200
+
+
+class NoticeKind(StrEnum):
+    DISABLED = "disabled"
 
 
 class Scope(StrEnum):

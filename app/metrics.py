@@ -34,3 +34,8 @@ ATTEMPT_SECONDS = Histogram(
 DELIVERIES_FINISHED = Counter(
     "storehooks_deliveries_finished", "Deliveries that reached a final status.", ["status"]
 )
+WEBHOOKS_DISABLED = Counter(
+    "storehooks_webhooks_disabled",
+    "Webhooks turned off by the service, by reason: test_failed, gone (410), failing.",
+    ["reason"],
+)

@@ -1,5 +1,5 @@
 """Every table, in one place: accounts, API keys, webhooks, actions, events,
-deliveries and their attempts."""
+deliveries and their attempts, notices."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     literal_column,
 )
@@ -27,7 +28,9 @@ from app.enums import (
     DisabledReason,
     EventType,
     HttpMethod,
+    NoticeKind,
     PayloadType,
+    SuccessStatuses,
 )
 
 JSONValue = JSON().with_variant(JSONB(), "postgresql")
@@ -80,6 +83,15 @@ class Webhook(Base):
     disabled_reason: Mapped[DisabledReason | None] = mapped_column(
         _enum(DisabledReason), default=None
     )
+    # Delivery policies (API.md §8).
+    success_statuses: Mapped[SuccessStatuses] = mapped_column(
+        _enum(SuccessStatuses), default=SuccessStatuses.ONLY_200, server_default="200"
+    )
+    ordered: Mapped[bool] = mapped_column(default=False, server_default=false())
+    max_in_flight: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    # Since when every attempt has failed (null after any success): past
+    # STOREHOOKS_AUTO_DISABLE_AFTER_HOURS the webhook is turned off.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     secret: Mapped[str] = mapped_column(String(128))
     # After a rotation the previous secret keeps signing beside the new one
     # until it expires, so receivers can switch over without dropping anything.
@@ -134,6 +146,7 @@ class Event(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     data: Mapped[dict[str, Any]] = mapped_column(JSONValue)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    ordering_key: Mapped[str | None] = mapped_column(String(200), default=None)
     # Kept so that a repeated Idempotency-Key can answer the first response again.
     delivery_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -146,6 +159,12 @@ class Delivery(Base):
         Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
         Index("ix_deliveries_account_id_id", "account_id", "id"),
         Index("ix_deliveries_event_id", "event_id"),
+        # An ordered webhook's deliveries of one key, in event order (API.md §8).
+        Index("ix_deliveries_ordering", "webhook_id", "ordering_key", "status", "ordered_at"),
+        # The attempts in flight to a webhook, for max_in_flight.
+        Index("ix_deliveries_in_flight", "webhook_id", "leased_until"),
+        # A webhook's due deliveries, to start one when a slot frees.
+        Index("ix_deliveries_webhook_due", "webhook_id", "status", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -168,6 +187,12 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The event's ordering_key and occurred_at, copied so that ordering needs no join:
+    # deliveries of one key go out by (ordered_at, id), id being the order of receipt.
+    ordering_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    ordered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Set while an attempt is in flight (until its outcome is recorded, or the lease ends).
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class DeliveryAttempt(Base):
@@ -184,3 +209,17 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     response_body: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Notice(Base):
+    """Something the merchant should know about a webhook: so far, that it was disabled."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_account_id_id", "account_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    kind: Mapped[NoticeKind] = mapped_column(_enum(NoticeKind))
+    reason: Mapped[DisabledReason] = mapped_column(_enum(DisabledReason))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

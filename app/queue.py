@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 DELIVER_JOB = "deliver"
 _PENDING_KEY = "storehooks.enqueue_after_commit"
+# Workers take due jobs lowest score first, and a job's score is when it is due. First
+# attempts are scored a day early, so that a backlog of due retries (a dead endpoint's)
+# never stands between a new event and its first attempt (API.md §8, fair sharing).
+FIRST_ATTEMPT_LEAD_MS = 24 * 60 * 60 * 1000
 
 # KEYS[1] the queue; ARGV: job key prefix, result key prefix, then per job its id, score,
 # expiry (ms) and serialized job. Returns how many jobs were added.
@@ -110,6 +114,8 @@ def _job_arguments(attempts: Iterable[Attempt]) -> Iterable[str | int | bytes]:
     now = timestamp_ms()
     for attempt in attempts:
         score = now if attempt.due is None else to_unix_ms(attempt.due)
+        if attempt.number == 1 and attempt.due is None:
+            score -= FIRST_ATTEMPT_LEAD_MS
         yield job_id(attempt.delivery_id, attempt.number)
         yield score
         yield max(score - now, 0) + expires_extra_ms  # as arq: a day after it is due

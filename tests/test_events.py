@@ -61,7 +61,7 @@ async def test_get_returns_the_event_as_sent(tenant: Tenant) -> None:
         "note": None,
     }
     accepted = await tenant.event(
-        sku_id="gems_100", occurred_at="2026-11-28T12:00:00+02:00", data=data
+        sku_id="gems_100", occurred_at="2026-11-28T12:00:00+02:00", data=data, ordering_key="cus_7"
     )
     response = await tenant.api.get(f"/events/{accepted['id']}")
     assert response.status_code == 200
@@ -73,6 +73,7 @@ async def test_get_returns_the_event_as_sent(tenant: Tenant) -> None:
         "app_id": "app_42",
         "sku_id": "gems_100",
         "occurred_at": "2026-11-28T10:00:00Z",
+        "ordering_key": "cus_7",
         "data": data,
     }
     assert created_at.utcoffset() == timedelta(0)

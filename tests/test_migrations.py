@@ -25,6 +25,7 @@ TABLES = {
     "api_keys",
     "webhooks",
     "actions",
+    "notices",
     "events",
     "deliveries",
     "delivery_attempts",

@@ -23,6 +23,9 @@ PUBLIC_FIELDS = {
     "payload_type",
     "active",
     "disabled_reason",
+    "success_statuses",
+    "ordered",
+    "max_in_flight",
     "created_at",
     "updated_at",
 }

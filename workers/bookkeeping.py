@@ -12,6 +12,17 @@ guarantees are those of a single attempt:
   a lease, so the sweeper leaves it alone unless the worker died.
 - A record stores the attempt's outcome and moves the delivery on only if it is still
   pending at that attempt (a cancelled or deleted webhook's delivery stays cancelled).
+
+The delivery policies of API.md §8 live here too, decided by the database:
+- ordered webhooks: a delivery with an earlier pending one of the same ordering key is
+  held (`next_attempt_at` NULL, so the sweeper leaves it) and woken, in the transaction
+  that finishes the earlier one, by `_wake_next_in_order`;
+- `max_in_flight`: a claim counts the webhook's leased deliveries; over the limit the
+  delivery stays due and is started when a record frees a slot (`_start_waiting`), or
+  by the sweeper;
+- automatic disabling on 410 and on failure for AUTO_DISABLE_AFTER_HOURS (`_judge`).
+Woken deliveries are queued after the commit; if that enqueue is lost they are due, and
+the sweeper queues them.
 """
 
 from collections.abc import Sequence
@@ -19,15 +30,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select, update
+from arq.connections import ArqRedis
+from sqlalchemy import Row, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app import queue
 from app.coalescer import Coalescer
 from app.db import utcnow
-from app.enums import DeliveryKind, DeliveryStatus, DisabledReason, HttpMethod, PayloadType
+from app.enums import (
+    DeliveryKind,
+    DeliveryStatus,
+    DisabledReason,
+    HttpMethod,
+    NoticeKind,
+    PayloadType,
+    SuccessStatuses,
+)
 from app.ids import new_id
-from app.metrics import DELIVERIES_FINISHED
-from app.models import Delivery, DeliveryAttempt, Event, Webhook
+from app.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
+from app.models import Delivery, DeliveryAttempt, Event, Notice, Webhook
 from app.settings import Settings
 from workers import payloads
 from workers.retry_policy import next_delay
@@ -41,6 +62,7 @@ deliveries = cast(Table, Delivery.__table__)
 attempts = cast(Table, DeliveryAttempt.__table__)
 webhooks = cast(Table, Webhook.__table__)
 events = cast(Table, Event.__table__)
+notices = cast(Table, Notice.__table__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,9 @@ class Claim:
     payload_type: PayloadType
     payload: dict[str, Any]
     secrets: list[str]
+    success_statuses: SuccessStatuses = SuccessStatuses.ONLY_200
+    ordering_key: str | None = None
+    ordered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -79,9 +104,12 @@ def lease(settings: Settings) -> timedelta:
 class Bookkeeper:
     """One per worker process: claims and records, each batched across the jobs in flight."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, redis: ArqRedis | None = None
+    ) -> None:
         self._engine = engine
         self._settings = settings
+        self._redis = redis
         self._claims = Coalescer(self._claim_batch)
         self._records = Coalescer(self._record_batch)
 
@@ -96,27 +124,36 @@ class Bookkeeper:
 
     async def _claim_batch(self, delivery_ids: Sequence[str]) -> list[Claim | None]:
         now = utcnow()
+        woken: list[queue.Attempt] = []
         async with self._engine.begin() as connection:
             rows = await _lock_claimable(connection, sorted(set(delivery_ids)))
-            claims = {
-                row.id: await _claim_row(connection, row, now, self._settings)
-                for row in rows
-                if _is_due(row, now)
-            }
+            due = [row for row in rows if _is_due(row, now)]
+            in_flight = await _in_flight(connection, {row.webhook_id for row in due}, now)
+            claims: dict[str, Claim | None] = {}
+            for row in due:
+                claims[row.id] = await _claim_row(connection, row, now, in_flight, woken)
             claimed = [claim for claim in claims.values() if claim is not None]
             if claimed:
                 await _insert_attempts(connection, claimed, now, now + lease(self._settings))
+        await self._enqueue(woken)
         # A second job for the same delivery in one batch gets nothing: pop, not get.
         return [claims.pop(delivery_id, None) for delivery_id in delivery_ids]
+
+    async def _enqueue(self, attempts: list[queue.Attempt]) -> None:
+        if attempts and self._redis is not None:
+            await queue.enqueue(self._redis, attempts)
 
     async def _record_batch(self, items: Sequence[tuple[Claim, Outcome]]) -> list[datetime | None]:
         now = utcnow()
         finished: list[DeliveryStatus] = []
+        disabled: list[DisabledReason] = []
+        woken: list[queue.Attempt] = []
         async with self._engine.begin() as connection:
             await _store_outcomes(connection, items)
             current = await _lock_pending(connection, [claim.delivery_id for claim, _ in items])
             changes: list[dict[str, Any]] = []
             next_attempts: list[datetime | None] = []
+            ended_in_order: list[Claim] = []
             for claim, outcome in items:
                 if current.get(claim.delivery_id) != claim.number:
                     next_attempts.append(None)  # cancelled or moved on meanwhile
@@ -126,12 +163,28 @@ class Bookkeeper:
                 next_attempts.append(change["b_next_attempt_at"])
                 if change["b_status"] != DeliveryStatus.PENDING:
                     finished.append(change["b_status"])
-                if change["b_status"] == DeliveryStatus.FAILED and claim.kind == DeliveryKind.TEST:
-                    await _disable_after_failed_test(connection, claim.webhook_id, now)
+                    if claim.ordering_key is not None:
+                        ended_in_order.append(claim)
+                failed_test = (
+                    change["b_status"] == DeliveryStatus.FAILED and claim.kind == DeliveryKind.TEST
+                )
+                if failed_test and await _disable_after_failed_test(
+                    connection, claim.webhook_id, now
+                ):
+                    disabled.append(DisabledReason.TEST_FAILED)
             if changes:
                 await connection.execute(_MOVE_ON, changes)
+            for claim in ended_in_order:
+                woken += await _wake_next_in_order(connection, claim, now)
+            turned_off = await _judge(connection, items, now, self._settings)
+            disabled += turned_off.values()
+            open_webhooks = {claim.webhook_id for claim, _ in items} - turned_off.keys()
+            woken += await _start_waiting(connection, open_webhooks, len(items), now)
+        await self._enqueue(woken)
         for status in finished:
             DELIVERIES_FINISHED.labels(status.value).inc()
+        for reason in disabled:
+            WEBHOOKS_DISABLED.labels(reason.value).inc()
         return next_attempts
 
 
@@ -158,6 +211,11 @@ async def _lock_claimable(connection: AsyncConnection, delivery_ids: list[str]) 
             webhooks.c.secret,
             webhooks.c.previous_secret,
             webhooks.c.previous_secret_expires_at,
+            webhooks.c.success_statuses,
+            webhooks.c.ordered,
+            webhooks.c.max_in_flight,
+            deliveries.c.ordering_key,
+            deliveries.c.ordered_at,
             events.c.type.label("event_type"),
             events.c.occurred_at,
             events.c.app_id,
@@ -182,7 +240,11 @@ def _is_due(row: Row[Any], now: datetime) -> bool:
 
 
 async def _claim_row(
-    connection: AsyncConnection, row: Row[Any], now: datetime, settings: Settings
+    connection: AsyncConnection,
+    row: Row[Any],
+    now: datetime,
+    in_flight: dict[str, int],
+    woken: list[queue.Attempt],
 ) -> Claim | None:
     if not row.active or row.deleted_at is not None:
         await connection.execute(
@@ -197,7 +259,18 @@ async def _claim_row(
             )
         )
         DELIVERIES_FINISHED.labels(DeliveryStatus.CANCELLED.value).inc()
+        if row.ordering_key is not None:  # the next one is cancelled in its turn
+            woken += await _wake_next_in_order(connection, row, now)
         return None
+    if row.ordered and row.ordering_key is not None and await _earlier_pending(connection, row):
+        # Held: not due until the earlier delivery finishes and wakes it.
+        await connection.execute(
+            update(deliveries).where(deliveries.c.id == row.id).values(next_attempt_at=None)
+        )
+        return None
+    if in_flight.get(row.webhook_id, 0) >= row.max_in_flight:
+        return None  # stays due: started when a slot frees (`_start_waiting`) or by the sweeper
+    in_flight[row.webhook_id] = in_flight.get(row.webhook_id, 0) + 1
     attempt_limit = row.attempt_limit
     if row.attempt_count > 0 and await _record_interruption(connection, row):
         attempt_limit += 1
@@ -212,7 +285,106 @@ async def _claim_row(
         payload_type=row.payload_type,
         payload=_payload(row),
         secrets=_signing_secrets(row, now),
+        success_statuses=row.success_statuses,
+        ordering_key=row.ordering_key,
+        ordered_at=row.ordered_at,
     )
+
+
+async def _in_flight(
+    connection: AsyncConnection, webhook_ids: set[str], now: datetime
+) -> dict[str, int]:
+    """Attempts in flight per webhook, across all workers: leased, still pending."""
+    if not webhook_ids:
+        return {}
+    rows = await connection.execute(
+        select(deliveries.c.webhook_id, func.count())
+        .where(deliveries.c.webhook_id.in_(sorted(webhook_ids)))
+        .where(deliveries.c.leased_until > now)
+        .where(deliveries.c.status == DeliveryStatus.PENDING)
+        .group_by(deliveries.c.webhook_id)
+    )
+    return {webhook_id: count for webhook_id, count in rows}
+
+
+def _before(delivery: Row[Any] | Claim) -> Any:
+    """Deliveries of the same webhook and key that come before `delivery` in event order:
+    an earlier occurred_at, or the same one and received earlier (a smaller id)."""
+    return and_(
+        deliveries.c.webhook_id == delivery.webhook_id,
+        deliveries.c.ordering_key == delivery.ordering_key,
+        or_(
+            deliveries.c.ordered_at < delivery.ordered_at,
+            and_(
+                deliveries.c.ordered_at == delivery.ordered_at,
+                deliveries.c.id < _delivery_id(delivery),
+            ),
+        ),
+    )
+
+
+def _delivery_id(delivery: Row[Any] | Claim) -> str:
+    return delivery.delivery_id if isinstance(delivery, Claim) else str(delivery.id)
+
+
+async def _earlier_pending(connection: AsyncConnection, row: Row[Any]) -> bool:
+    found = await connection.execute(
+        select(deliveries.c.id)
+        .where(_before(row), deliveries.c.status == DeliveryStatus.PENDING)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def _wake_next_in_order(
+    connection: AsyncConnection, ended: Row[Any] | Claim, now: datetime
+) -> list[queue.Attempt]:
+    """After a delivery of an ordering key finished: the first pending one of that key
+    becomes due if it was held. Its row lock (taken by the UPDATE) orders this after a
+    claim that is holding it right now, so the hold cannot outlive the wake."""
+    first = (
+        await connection.execute(
+            select(deliveries.c.id, deliveries.c.attempt_count)
+            .where(
+                deliveries.c.webhook_id == ended.webhook_id,
+                deliveries.c.ordering_key == ended.ordering_key,
+                deliveries.c.status == DeliveryStatus.PENDING,
+            )
+            .order_by(deliveries.c.ordered_at, deliveries.c.id)
+            .limit(1)
+        )
+    ).first()
+    if first is None:
+        return []
+    woken = await connection.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id == first.id,
+            deliveries.c.status == DeliveryStatus.PENDING,
+            deliveries.c.next_attempt_at.is_(None),
+        )
+        .values(next_attempt_at=now)
+    )
+    return [queue.Attempt(first.id, first.attempt_count + 1)] if woken.rowcount == 1 else []
+
+
+async def _start_waiting(
+    connection: AsyncConnection, webhook_ids: set[str], slots: int, now: datetime
+) -> list[queue.Attempt]:
+    """Due deliveries of these webhooks that no attempt holds: those a claim left for
+    max_in_flight. Queued again (a job still queued is left alone), oldest due first."""
+    if not webhook_ids:
+        return []
+    rows = await connection.execute(
+        select(deliveries.c.id, deliveries.c.attempt_count)
+        .where(deliveries.c.webhook_id.in_(sorted(webhook_ids)))
+        .where(deliveries.c.status == DeliveryStatus.PENDING)
+        .where(deliveries.c.next_attempt_at <= now)
+        .where(or_(deliveries.c.leased_until.is_(None), deliveries.c.leased_until <= now))
+        .order_by(deliveries.c.next_attempt_at)
+        .limit(slots)
+    )
+    return [queue.Attempt(delivery_id, count + 1) for delivery_id, count in rows]
 
 
 async def _record_interruption(connection: AsyncConnection, row: Row[Any]) -> bool:
@@ -264,6 +436,7 @@ _TAKE = (
         attempt_count=bindparam("b_number"),
         attempt_limit=bindparam("b_attempt_limit"),
         next_attempt_at=bindparam("b_lease_until"),
+        leased_until=bindparam("b_lease_until"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -327,6 +500,7 @@ _MOVE_ON = (
         next_attempt_at=bindparam("b_next_attempt_at"),
         completed_at=bindparam("b_completed_at"),
         updated_at=bindparam("b_updated_at"),
+        leased_until=None,
     )
 )
 
@@ -376,7 +550,7 @@ def _next_state(
     }
     if outcome.succeeded:
         return change | {"b_status": DeliveryStatus.SUCCEEDED}
-    if claim.number >= claim.attempt_limit:
+    if claim.number >= claim.attempt_limit or _gone(claim, outcome):
         return change | {"b_status": DeliveryStatus.FAILED}
     delay = next_delay(settings, claim.number, outcome.retry_after)
     return change | {
@@ -386,11 +560,102 @@ def _next_state(
     }
 
 
+def _gone(claim: Claim, outcome: Outcome) -> bool:
+    """A 410 to an event: the receiver says it is gone for good. (A test ping's failure,
+    410 included, is the test_failed rule of API.md §3.)"""
+    return claim.kind == DeliveryKind.EVENT and outcome.status_code == 410
+
+
 async def _disable_after_failed_test(
     connection: AsyncConnection, webhook_id: str, now: datetime
-) -> None:
-    await connection.execute(
+) -> bool:
+    turned_off = await connection.execute(
         update(webhooks)
         .where(webhooks.c.id == webhook_id, webhooks.c.active.is_(True))
         .values(active=False, disabled_reason=DisabledReason.TEST_FAILED, updated_at=now)
     )
+    return turned_off.rowcount == 1
+
+
+async def _judge(
+    connection: AsyncConnection,
+    items: Sequence[tuple[Claim, Outcome]],
+    now: datetime,
+    settings: Settings,
+) -> dict[str, DisabledReason]:
+    """Keeps each webhook's failure streak and turns off those that are gone (410) or
+    have failed every attempt for AUTO_DISABLE_AFTER_HOURS. Returns the ones turned off."""
+    succeeded = {claim.webhook_id for claim, outcome in items if outcome.succeeded}
+    gone = {claim.webhook_id for claim, outcome in items if _gone(claim, outcome)}
+    failed = {
+        claim.webhook_id
+        for claim, outcome in items
+        if not outcome.succeeded and claim.kind == DeliveryKind.EVENT
+    } - succeeded
+    if succeeded:
+        await connection.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(sorted(succeeded)), webhooks.c.failing_since.is_not(None))
+            .values(failing_since=None)
+        )
+    verdicts = dict.fromkeys(gone, DisabledReason.GONE)
+    if failed:
+        await connection.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(sorted(failed)), webhooks.c.failing_since.is_(None))
+            .values(failing_since=now)
+        )
+        threshold = now - timedelta(hours=settings.auto_disable_after_hours)
+        failing = await connection.execute(
+            select(webhooks.c.id).where(
+                webhooks.c.id.in_(sorted(failed - gone)),
+                webhooks.c.active.is_(True),
+                webhooks.c.failing_since <= threshold,
+            )
+        )
+        verdicts |= dict.fromkeys(failing.scalars(), DisabledReason.FAILING)
+    turned_off: dict[str, DisabledReason] = {}
+    for webhook_id, reason in sorted(verdicts.items()):
+        if await disable(connection, webhook_id, reason, now):
+            turned_off[webhook_id] = reason
+    return turned_off
+
+
+async def disable(
+    connection: AsyncConnection, webhook_id: str, reason: DisabledReason, now: datetime
+) -> bool:
+    """Turns an active webhook off, cancels its pending deliveries and records a notice;
+    False when it was off already."""
+    account_id = (
+        await connection.execute(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id, webhooks.c.active.is_(True))
+            .values(active=False, disabled_reason=reason, updated_at=now)
+            .returning(webhooks.c.account_id)
+        )
+    ).scalar_one_or_none()
+    if account_id is None:
+        return False
+    await connection.execute(
+        update(deliveries)
+        .where(deliveries.c.webhook_id == webhook_id)
+        .where(deliveries.c.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.CANCELLED,
+            last_error=f"Not sent: the webhook was turned off ({reason.value}).",
+            next_attempt_at=None,
+            completed_at=now,
+            updated_at=now,
+        )
+    )
+    await connection.execute(
+        insert(notices).values(
+            id=new_id("ntc"),
+            account_id=account_id,
+            webhook_id=webhook_id,
+            kind=NoticeKind.DISABLED,
+            reason=reason,
+            created_at=now,
+        )
+    )
+    return True

@@ -16,6 +16,7 @@ import httpx
 from arq.connections import ArqRedis
 
 from app import queue
+from app.enums import SuccessStatuses
 from app.metrics import ATTEMPT_SECONDS, ATTEMPTS
 from workers import payloads
 from workers.bookkeeping import Bookkeeper, Claim, Outcome
@@ -96,8 +97,9 @@ async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) 
     except Exception as exc:  # every way a send can fail is a failed attempt, in words
         category, error = describe_failure(exc, timeout_seconds)
     else:
-        category = "succeeded" if status_code == 200 else "status"
-        error = None if status_code == 200 else describe_status(status_code)
+        succeeded = claim.success_statuses.accepts(status_code)
+        category = "succeeded" if succeeded else "status"
+        error = None if succeeded else describe_status(status_code, claim.success_statuses)
     return Outcome(
         category=category,
         status_code=status_code,
@@ -119,10 +121,13 @@ async def _read_prefix(response: httpx.Response) -> str:
     return text.replace("\x00", "\ufffd")  # PostgreSQL's text cannot hold a NUL
 
 
-def describe_status(status_code: int | None) -> str:
-    if status_code is not None and 300 <= status_code < 400:
+def describe_status(status_code: int, rule: SuccessStatuses) -> str:
+    if 300 <= status_code < 400:
         return f"The receiver answered HTTP {status_code}; redirects are not followed."
-    return f"The receiver answered HTTP {status_code}; only 200 counts as success."
+    if status_code == 410:
+        return "The receiver answered HTTP 410 Gone; the webhook is turned off."
+    expected = "200" if rule is SuccessStatuses.ONLY_200 else "a 2xx status"
+    return f"The receiver answered HTTP {status_code}; only {expected} counts as success."
 
 
 def describe_failure(exc: BaseException, timeout: float) -> tuple[str, str]:

@@ -38,7 +38,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["engine"] = make_engine(settings.database_url)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
-    ctx["bookkeeper"] = Bookkeeper(ctx["engine"], settings)
+    ctx["bookkeeper"] = Bookkeeper(ctx["engine"], settings, ctx["redis"])
     ctx["http"] = make_client(settings, max_connections=MAX_CONCURRENT_JOBS * 2)
     ctx["metrics_server"] = _serve_metrics(settings.worker_metrics_port)
 

@@ -54,6 +54,11 @@ class EventCreate(BaseModel):
         default=None, description="When it happened (RFC 3339 with offset); default: receipt."
     )
     data: Annotated[dict[str, Any], AfterValidator(_renderable)] = Field(default_factory=dict)
+    ordering_key: StoreId | None = Field(
+        default=None,
+        description="E.g. the customer or subscription id: an ordered webhook gets the events "
+        "of one key strictly in event order.",
+    )
 
 
 class EventAccepted(BaseModel):
@@ -70,4 +75,5 @@ class EventOut(BaseModel):
     sku_id: str | None
     occurred_at: datetime
     data: dict[str, Any]
+    ordering_key: str | None
     created_at: datetime

@@ -207,6 +207,7 @@ def _event_row(submission: Submission, now: datetime) -> dict[str, Any]:
         "occurred_at": (body.occurred_at or now).astimezone(UTC),
         "data": body.data,
         "idempotency_key": submission.idempotency_key,
+        "ordering_key": body.ordering_key,
         "created_at": now,
     }
 
@@ -226,4 +227,6 @@ def _delivery_row(
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
+        "ordering_key": event["ordering_key"],
+        "ordered_at": event["occurred_at"],
     }

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.enums import DisabledReason, HttpMethod, PayloadType
+from app.enums import DisabledReason, HttpMethod, PayloadType, SuccessStatuses
 from app.text import storable_text
 
 MAX_URL_LENGTH = 2048
@@ -43,6 +43,9 @@ def _not_null(value: object) -> object:
 
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
 Url = Annotated[str, AfterValidator(_check_url)]
+MaxInFlight = Annotated[
+    int, Field(ge=1, le=100, description="At most this many attempts to this webhook at once.")
+]
 
 
 class WebhookCreate(BaseModel):
@@ -53,6 +56,9 @@ class WebhookCreate(BaseModel):
     http_method: HttpMethod
     payload_type: PayloadType
     active: bool = True
+    success_statuses: SuccessStatuses = SuccessStatuses.ONLY_200
+    ordered: bool = False
+    max_in_flight: MaxInFlight = 10
 
 
 class WebhookUpdate(BaseModel):
@@ -63,6 +69,9 @@ class WebhookUpdate(BaseModel):
     http_method: Annotated[HttpMethod | None, AfterValidator(_not_null)] = None
     payload_type: Annotated[PayloadType | None, AfterValidator(_not_null)] = None
     active: Annotated[bool | None, AfterValidator(_not_null)] = None
+    success_statuses: Annotated[SuccessStatuses | None, AfterValidator(_not_null)] = None
+    ordered: Annotated[bool | None, AfterValidator(_not_null)] = None
+    max_in_flight: Annotated[MaxInFlight | None, AfterValidator(_not_null)] = None
 
 
 class WebhookOut(BaseModel):
@@ -75,6 +84,9 @@ class WebhookOut(BaseModel):
     payload_type: PayloadType
     active: bool
     disabled_reason: DisabledReason | None
+    success_statuses: SuccessStatuses
+    ordered: bool
+    max_in_flight: int
     created_at: datetime
     updated_at: datetime
 
