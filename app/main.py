@@ -20,6 +20,7 @@ from app.deliveries.router import router as deliveries_router
 from app.errors import add_problem_schema, install_error_handlers
 from app.events.router import router as events_router
 from app.events.writer import EventWriter
+from app.notices.router import router as notices_router
 from app.ops.router import router as ops_router
 from app.settings import Settings, get_settings
 from app.webhooks.router import router as webhooks_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions_router,
         events_router,
         deliveries_router,
+        notices_router,
         ops_router,
     ):
         app.include_router(router)

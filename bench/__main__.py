@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stages",
-        default="1,2,3,4,5",
+        default="1,2,3,4,5,6",
         help="which stages to measure, e.g. 2,3 (default all; 2 always runs: the others use it)",
     )
     parser.add_argument(
@@ -55,9 +55,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
     if args.smoke:
-        return Plan(events=200, runs=1, latency_rate=200, latency_seconds=5, backlog=5_000), [
-            "sqlite"
-        ]
+        smoke = Plan(
+            events=200,
+            runs=1,
+            latency_rate=200,
+            latency_seconds=5,
+            backlog=5_000,
+            fairness_seconds=1,
+            fairness_backlog=2_000,
+        )
+        return smoke, ["sqlite"]
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     if "postgresql" in kinds and not os.environ.get(POSTGRES_URL_VARIABLE):
         raise SystemExit(f"--database postgresql needs {POSTGRES_URL_VARIABLE}")

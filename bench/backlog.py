@@ -52,18 +52,27 @@ async def backlog_run(
     }
 
 
-async def insert_deliveries(database_url: str, count: int, due: datetime) -> list[str]:
+async def insert_deliveries(
+    database_url: str,
+    count: int,
+    due: datetime,
+    webhook_id: str | None = None,
+    attempt_count: int = 0,
+) -> list[str]:
+    """`count` pending deliveries of an existing event, due at `due`, with `attempt_count`
+    attempts made; to `webhook_id`, or (None) to the webhook of that event's delivery."""
     engine = make_engine(database_url)
     try:
         async with engine.begin() as connection:
             event = (await connection.execute(select(Event.id, Event.account_id).limit(1))).one()
-            webhook_id = await connection.scalar(
-                select(Delivery.webhook_id).where(Delivery.event_id == event.id).limit(1)
-            )
+            if webhook_id is None:
+                webhook_id = await connection.scalar(
+                    select(Delivery.webhook_id).where(Delivery.event_id == event.id).limit(1)
+                )
         ids = [new_id("dlv") for _ in range(count)]
         for start in range(0, count, INSERT_CHUNK):
             rows = [
-                _row(i, event.id, event.account_id, webhook_id, due)
+                _row(i, event.id, event.account_id, webhook_id, due, attempt_count)
                 for i in ids[start:][:INSERT_CHUNK]
             ]
             async with engine.begin() as connection:
@@ -74,7 +83,12 @@ async def insert_deliveries(database_url: str, count: int, due: datetime) -> lis
 
 
 def _row(
-    delivery_id: str, event_id: str, account_id: str, webhook_id: Any, due: datetime
+    delivery_id: str,
+    event_id: str,
+    account_id: str,
+    webhook_id: Any,
+    due: datetime,
+    attempt_count: int,
 ) -> dict[str, Any]:
     now = utcnow()
     return {
@@ -84,7 +98,7 @@ def _row(
         "event_id": event_id,
         "kind": DeliveryKind.EVENT,
         "status": DeliveryStatus.PENDING,
-        "attempt_count": 0,
+        "attempt_count": attempt_count,
         "attempt_limit": ATTEMPT_LIMIT,
         "next_attempt_at": due,
         "created_at": now,
@@ -93,14 +107,24 @@ def _row(
 
 
 async def enqueue_deferred(redis_url: str, ids: list[str], due: datetime) -> None:
+    attempts = [queue.Attempt(delivery_id, 1, due) for delivery_id in ids]
+    if await enqueue_attempts(redis_url, attempts) != len(attempts):
+        raise RuntimeError("a backlog job was not enqueued (a duplicate id)")
+
+
+async def enqueue_attempts(redis_url: str, attempts: list[queue.Attempt]) -> int:
+    """`app.queue.enqueue`, ENQUEUE_CHUNK attempts per call, as the worker does; returns
+    how many jobs were added (one already queued, e.g. by a running sweeper, is not)."""
     redis = queue.connect(redis_url)
+    added = 0
     try:
-        for start in range(0, len(ids), ENQUEUE_CHUNK):
-            chunk = [
-                queue.Attempt(delivery_id, 1, due) for delivery_id in ids[start:][:ENQUEUE_CHUNK]
-            ]
-            if await queue.enqueue(redis, chunk) != len(chunk):
-                raise RuntimeError("a backlog job was not enqueued (Redis away, or a duplicate id)")
+        for start in range(0, len(attempts), ENQUEUE_CHUNK):
+            chunk = attempts[start:][:ENQUEUE_CHUNK]
+            count = await queue.enqueue(redis, chunk)
+            if count is None:
+                raise RuntimeError("the backlog's jobs were not enqueued: Redis away")
+            added += count
+        return added
     finally:
         await redis.aclose()
 

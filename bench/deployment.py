@@ -33,25 +33,51 @@ async def deploy(
     account, api = await asyncio.gather(
         services.create_account(database_url, "Bench"), services.start_api(session, database_url)
     )
-    headers = {"Authorization": f"Bearer {account['api_key']}"}
+    # One webhook takes every delivery here: the limit a single receiver gets by default
+    # (max_in_flight 10) would measure that limit, not the engine; 100 is the most allowed.
+    webhook_id = await add_webhook(
+        session,
+        api.url,
+        account["api_key"],
+        "bench",
+        f"{receiver_url}/hook",
+        APP_ID,
+        max_in_flight=100,
+    )
+    return Deployment(database_url, api, account["account_id"], account["api_key"], webhook_id)
+
+
+async def add_webhook(
+    session: aiohttp.ClientSession,
+    api_url: str,
+    key: str,
+    name: str,
+    url: str,
+    app_id: str | None,
+    max_in_flight: int = 10,
+) -> str:
+    """A JSON/POST webhook to `url`, bound to purchases of `app_id` (to nothing if None)."""
+    headers = {"Authorization": f"Bearer {key}"}
     hook = await _created(
         session,
-        f"{api.url}/webhooks",
+        f"{api_url}/webhooks",
         headers,
         {
-            "name": "bench",
-            "url": f"{receiver_url}/hook",
+            "name": name,
+            "url": url,
             "http_method": "POST",
             "payload_type": "json",
+            "max_in_flight": max_in_flight,
         },
     )
-    await _created(
-        session,
-        f"{api.url}/webhooks/{hook['id']}/actions",
-        headers,
-        {"event_type": "purchase", "app_id": APP_ID},
-    )
-    return Deployment(database_url, api, account["account_id"], account["api_key"], hook["id"])
+    if app_id is not None:
+        await _created(
+            session,
+            f"{api_url}/webhooks/{hook['id']}/actions",
+            headers,
+            {"event_type": "purchase", "app_id": app_id},
+        )
+    return hook["id"]
 
 
 async def _created(

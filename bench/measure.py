@@ -2,7 +2,8 @@
 
 A stage that fails is recorded (and the ones that need it are skipped); the others go on.
 Stage 2 gets a fresh database and a fresh worker per run; stages 3 and 4 use the API of
-its last run (the worker stopped for 3, running for 4); stage 5 fills run r's database.
+its last run (the worker stopped for 3, running for 4); stage 5 fills run r's database;
+stage 6 gets a fresh database, API and worker per run.
 """
 
 import asyncio
@@ -20,9 +21,18 @@ from bench.backlog import backlog_run
 from bench.databases import Databases, count_by_status
 from bench.delivery import DeliveryRun, delivery_run
 from bench.deployment import Deployment
+from bench.fairness import fairness_run
 from bench.ingestion import ingestion_run
 from bench.latency import latency_run
-from bench.report import BACKLOG, CEILINGS, DELIVERY, INGESTION, LATENCY, DatabaseResults
+from bench.report import (
+    BACKLOG,
+    CEILINGS,
+    DELIVERY,
+    FAIRNESS,
+    INGESTION,
+    LATENCY,
+    DatabaseResults,
+)
 from bench.services import Process, Services
 
 
@@ -33,7 +43,10 @@ class Plan:
     latency_rate: float
     latency_seconds: float
     backlog: int
-    stages: frozenset[int] = frozenset({1, 2, 3, 4, 5})
+    stages: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})
+    fairness_rate: float = 50
+    fairness_seconds: float = 10
+    fairness_backlog: int = 10_000
 
     @property
     def ingestion_requests(self) -> int:
@@ -89,6 +102,9 @@ async def measure_database(
         if 5 in plan.stages:
             async with stage(result, BACKLOG):
                 await measure_backlog(shared, databases, deployments, plan, result)
+        if 6 in plan.stages:
+            async with stage(result, FAIRNESS):
+                await measure_fairness(shared, databases, plan, result)
     finally:
         shared.services.stop(last.api)
 
@@ -207,3 +223,20 @@ async def measure_backlog(
         )
         result.add(BACKLOG, figures)
         say(result.kind, f"retry backlog run {run + 1}: " + _brief(figures))
+
+
+async def measure_fairness(
+    shared: Shared, databases: Databases, plan: Plan, result: DatabaseResults
+) -> None:
+    for run in range(plan.runs):
+        figures = await fairness_run(
+            shared.services,
+            shared.session,
+            await databases.fresh(),
+            shared.receiver,
+            plan.fairness_rate,
+            plan.fairness_seconds,
+            plan.fairness_backlog,
+        )
+        result.add(FAIRNESS, figures)
+        say(result.kind, f"fairness run {run + 1}: " + _brief(figures))

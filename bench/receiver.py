@@ -5,12 +5,19 @@ arrival time (unix seconds) and the JSON body's `event_id` (at the top level or 
 `payload`, where storehooks puts it).
 
     GET /stats      {"requests": n, "distinct": distinct webhook-ids,
-                     "first_arrival": t, "last_arrival": t}
+                     "first_arrival": t, "last_arrival": t,
+                     "hang": {"requests": n, "open": n, "most_open": n}}
     GET /arrivals   {event_id: arrival unix time} (first arrival of each webhook-id)
-    DELETE /stats   forget everything
+    DELETE /stats   forget everything (but the /hang requests still open)
+
+POST /hang is a dead endpoint instead: it holds each request open for `?seconds=`
+(default 60) or until the sender gives up and closes the connection, then answers 503.
+It records nothing in /arrivals; /stats counts its requests and how many were open at
+once (the sender's in-flight limit, seen from the receiving end).
 """
 
 import argparse
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -31,7 +38,26 @@ class Arrivals:
         self.first_arrival = self.last_arrival = 0.0
 
 
+@dataclass
+class Hanging:
+    requests: int = 0
+    open: int = 0
+    most_open: int = 0
+
+    def opened(self) -> None:
+        self.requests += 1
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.most_open = self.open
+
+
 ARRIVALS = web.AppKey("arrivals", Arrivals)
+HANGING = web.AppKey("hanging", Hanging)
+HANG_SECONDS = 60.0
+HANG_POLL_SECONDS = 0.05
 
 
 def event_id_of(body: bytes) -> str | None:
@@ -60,14 +86,40 @@ async def receive(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+async def hang(request: web.Request) -> web.Response:
+    await request.read()
+    hanging = request.app[HANGING]
+    hanging.opened()
+    try:
+        await _hold(request, float(request.query.get("seconds", HANG_SECONDS)))
+    finally:
+        hanging.open -= 1
+    return web.Response(status=503, text="unavailable")
+
+
+async def _hold(request: web.Request, seconds: float) -> None:
+    """Until `seconds` have passed or the sender has closed the connection."""
+    deadline = time.monotonic() + seconds
+    while True:
+        gone = request.transport is None or request.transport.is_closing()
+        if gone or time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(HANG_POLL_SECONDS)
+
+
 async def stats(request: web.Request) -> web.Response:
-    arrivals = request.app[ARRIVALS]
+    arrivals, hanging = request.app[ARRIVALS], request.app[HANGING]
     return web.json_response(
         {
             "requests": arrivals.requests,
             "distinct": len(arrivals.by_webhook_id),
             "first_arrival": arrivals.first_arrival,
             "last_arrival": arrivals.last_arrival,
+            "hang": {
+                "requests": hanging.requests,
+                "open": hanging.open,
+                "most_open": hanging.most_open,
+            },
         }
     )
 
@@ -82,15 +134,18 @@ async def arrival_times(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     request.app[ARRIVALS].reset()
+    request.app[HANGING].reset()
     return web.Response(status=204)
 
 
 def make_app() -> web.Application:
     app = web.Application()
     app[ARRIVALS] = Arrivals()
+    app[HANGING] = Hanging()
     app.router.add_get("/stats", stats)
     app.router.add_get("/arrivals", arrival_times)
     app.router.add_delete("/stats", reset)
+    app.router.add_post("/hang", hang)
     app.router.add_route("POST", "/{tail:.*}", receive)
     app.router.add_route("PUT", "/{tail:.*}", receive)
     return app

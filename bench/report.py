@@ -14,12 +14,13 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-CEILINGS, DELIVERY, INGESTION, LATENCY, BACKLOG = (
+CEILINGS, DELIVERY, INGESTION, LATENCY, BACKLOG, FAIRNESS = (
     "1 ceilings",
     "2 delivery",
     "3 ingestion",
     "4 end-to-end",
     "5 retry backlog",
+    "6 fairness",
 )
 
 
@@ -77,6 +78,10 @@ class DatabaseResults:
         api, bare = (self.median(INGESTION, f"{k}_requests_per_s") for k in ("api", "bare"))
         if api is not None and bare:
             found["ingestion / bare endpoint"] = api / bare
+        for name in ("p50_ms", "p99_ms"):
+            busy, alone = (self.median(FAIRNESS, f"{k}_{name}") for k in ("backlog", "baseline"))
+            if busy is not None and alone:
+                found[f"healthy {name[:3]} latency, dead backlog / none"] = busy / alone
         return found
 
     def targets(self) -> list[dict[str, Any]]:
@@ -182,7 +187,9 @@ def _shown(target: dict[str, Any]) -> str:
 
 
 def _ratio(label: str, value: float) -> str:
-    """Throughput ratios as a percentage, CPU ratios as a multiple."""
+    """Throughput ratios as a percentage, CPU and latency ratios as a multiple."""
+    if "latency" in label:
+        return f"{value:.2f}×"
     return f"{value:.1f}×" if "CPU" in label else f"{value:.1%}"
 
 

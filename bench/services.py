@@ -172,9 +172,12 @@ class Services:
         await wait_for_http(session, f"{process.url}/healthz", process)
         return process
 
-    def start_worker(self, database_url: str, name: str = "worker") -> Process:
+    def start_worker(
+        self, database_url: str, name: str = "worker", extra: dict[str, str] | None = None
+    ) -> Process:
+        """`storehooks worker`, with `extra` environment variables (settings) if given."""
         command = [PYTHON, "-m", "app.cli", "worker"]
-        return self.start(name, command, self.storehooks_env(database_url))
+        return self.start(name, command, self.storehooks_env(database_url) | (extra or {}))
 
     async def cli(self, database_url: str, *args: str) -> str:
         """Runs `storehooks ARGS` and returns its standard output."""

@@ -71,7 +71,7 @@ async def test_get_adds_an_empty_attempt_list(tenant: Tenant) -> None:
     delivery = await one_delivery(tenant)
     response = await tenant.api.get(f"/deliveries/{delivery['id']}")
     assert response.status_code == 200
-    assert response.json() == {**delivery, "attempts": []}
+    assert response.json() == {**delivery, "attempts": [], "waiting_for": None}
 
 
 async def test_get_lists_the_attempts_in_order_with_all_their_fields(

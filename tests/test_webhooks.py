@@ -453,7 +453,7 @@ async def test_delete_cancels_pending_deliveries_and_keeps_history(tenant: Tenan
 
     detail = await tenant.api.get(f"/deliveries/{pending['id']}")
     assert detail.status_code == 200, detail.text
-    assert detail.json() == {**cancelled, "attempts": []}
+    assert detail.json() == {**cancelled, "attempts": [], "waiting_for": None}
 
 
 # --- secret ----------------------------------------------------------------------------

@@ -31,12 +31,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from arq.connections import ArqRedis
-from sqlalchemy import Row, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Row, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import queue
 from app.coalescer import Coalescer
 from app.db import utcnow
+from app.deliveries.ordering import before
 from app.enums import (
     DeliveryKind,
     DeliveryStatus,
@@ -126,6 +127,7 @@ class Bookkeeper:
         now = utcnow()
         woken: list[queue.Attempt] = []
         async with self._engine.begin() as connection:
+            await _lock_webhooks(connection, sorted(set(delivery_ids)))
             rows = await _lock_claimable(connection, sorted(set(delivery_ids)))
             due = [row for row in rows if _is_due(row, now)]
             in_flight = await _in_flight(connection, {row.webhook_id for row in due}, now)
@@ -189,6 +191,25 @@ class Bookkeeper:
 
 
 # --- claiming ----------------------------------------------------------------------------
+
+
+async def _lock_webhooks(connection: AsyncConnection, delivery_ids: list[str]) -> None:
+    """PostgreSQL: the webhooks of these deliveries, locked in id order so that two
+    workers' claims for one webhook count its attempts in flight one after the other
+    (max_in_flight holds across workers). NO KEY UPDATE: new deliveries referencing the
+    webhook can still be inserted meanwhile. SQLite's write lock already serializes."""
+    if connection.dialect.name != "postgresql":
+        return
+    await connection.execute(
+        select(webhooks.c.id)
+        .where(
+            webhooks.c.id.in_(
+                select(deliveries.c.webhook_id).where(deliveries.c.id.in_(delivery_ids))
+            )
+        )
+        .order_by(webhooks.c.id)
+        .with_for_update(key_share=True)
+    )
 
 
 async def _lock_claimable(connection: AsyncConnection, delivery_ids: list[str]) -> list[Row[Any]]:
@@ -307,30 +328,11 @@ async def _in_flight(
     return {webhook_id: count for webhook_id, count in rows}
 
 
-def _before(delivery: Row[Any] | Claim) -> Any:
-    """Deliveries of the same webhook and key that come before `delivery` in event order:
-    an earlier occurred_at, or the same one and received earlier (a smaller id)."""
-    return and_(
-        deliveries.c.webhook_id == delivery.webhook_id,
-        deliveries.c.ordering_key == delivery.ordering_key,
-        or_(
-            deliveries.c.ordered_at < delivery.ordered_at,
-            and_(
-                deliveries.c.ordered_at == delivery.ordered_at,
-                deliveries.c.id < _delivery_id(delivery),
-            ),
-        ),
-    )
-
-
-def _delivery_id(delivery: Row[Any] | Claim) -> str:
-    return delivery.delivery_id if isinstance(delivery, Claim) else str(delivery.id)
-
-
 async def _earlier_pending(connection: AsyncConnection, row: Row[Any]) -> bool:
     found = await connection.execute(
         select(deliveries.c.id)
-        .where(_before(row), deliveries.c.status == DeliveryStatus.PENDING)
+        .where(before(row.webhook_id, row.ordering_key, row.ordered_at, row.id))
+        .where(deliveries.c.status == DeliveryStatus.PENDING)
         .limit(1)
     )
     return found.first() is not None

@@ -46,6 +46,7 @@ async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -
         {
             **DeliveryOut.model_validate(delivery).model_dump(),
             "attempts": [AttemptOut.model_validate(attempt) for attempt in attempts],
+            "waiting_for": await service.waiting_for(session, delivery),
         }
     )
 

@@ -2,9 +2,10 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.enums import DeliveryKind, DeliveryStatus
+from app.times import UtcDatetime
 
 
 class DeliveryOut(BaseModel):
@@ -36,6 +37,21 @@ class AttemptOut(BaseModel):
 
 class DeliveryDetail(DeliveryOut):
     attempts: list[AttemptOut]
+    waiting_for: str | None = Field(
+        description="Held back by ordered delivery: the earlier pending delivery of the same "
+        "ordering key that it waits for (API.md §8); otherwise null."
+    )
+
+
+class RecoverWindow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: UtcDatetime
+    until: UtcDatetime | None = None
+
+
+class Recovered(BaseModel):
+    deliveries: int
 
 
 class RetryAccepted(BaseModel):

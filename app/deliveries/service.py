@@ -1,14 +1,16 @@
-"""Reading deliveries and their attempts; test pings and manual retries."""
+"""Reading deliveries and their attempts; test pings, manual retries and recovery."""
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import queue
 from app.db import utcnow
+from app.deliveries.ordering import before
 from app.enums import DeliveryKind, DeliveryStatus
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, Unprocessable
 from app.ids import new_id
 from app.models import Delivery, DeliveryAttempt, Webhook
 from app.pagination import PageParams, fetch_page
@@ -29,6 +31,23 @@ async def attempts(session: AsyncSession, delivery: Delivery) -> Sequence[Delive
         .order_by(DeliveryAttempt.number)
     )
     return (await session.scalars(statement)).all()
+
+
+async def waiting_for(session: AsyncSession, delivery: Delivery) -> str | None:
+    """The earlier pending delivery of the same ordering key that holds this one back."""
+    if delivery.status != DeliveryStatus.PENDING or delivery.ordering_key is None:
+        return None
+    webhook = await session.get(Webhook, delivery.webhook_id)
+    if webhook is None or not webhook.ordered or delivery.ordered_at is None:
+        return None
+    earlier = before(delivery.webhook_id, delivery.ordering_key, delivery.ordered_at, delivery.id)
+    found: str | None = await session.scalar(
+        select(Delivery.id)
+        .where(earlier, Delivery.status == DeliveryStatus.PENDING)
+        .order_by(Delivery.ordered_at.desc(), Delivery.id.desc())
+        .limit(1)
+    )
+    return found
 
 
 async def list_page(
@@ -91,3 +110,60 @@ async def retry(session: AsyncSession, delivery: Delivery, max_attempts: int) ->
     await session.flush()
     queue.enqueue_after_commit(session, delivery.id, delivery.attempt_count + 1)
     return delivery
+
+
+RECOVERY_WINDOW = timedelta(days=14)
+RECOVERY_LIMIT = 10_000
+_RECOVERY_CHUNK = 500
+
+
+async def recover(
+    session: AsyncSession,
+    webhook: Webhook,
+    since: datetime,
+    until: datetime | None,
+    max_attempts: int,
+) -> int:
+    """Puts the webhook's failed event deliveries created in [since, until) back to
+    pending with a fresh budget, oldest first, at most RECOVERY_LIMIT of them."""
+    now = utcnow()
+    if until is None and since >= now:
+        raise Unprocessable(["body", "since"], "must be in the past when until is left out")
+    until = until or now
+    if until <= since:
+        raise Unprocessable(["body", "until"], "must be later than since")
+    if until - since > RECOVERY_WINDOW:
+        raise Unprocessable(["body", "since"], "the window must be at most 14 days long")
+    if not webhook.active:
+        raise Conflict("The webhook is inactive; activate it before recovering its deliveries.")
+    found = (
+        await session.scalars(
+            select(Delivery.id)
+            .where(Delivery.webhook_id == webhook.id)
+            .where(Delivery.status == DeliveryStatus.FAILED, Delivery.kind == DeliveryKind.EVENT)
+            .where(Delivery.created_at >= since, Delivery.created_at < until)
+            .order_by(Delivery.created_at, Delivery.id)
+            .limit(RECOVERY_LIMIT)
+        )
+    ).all()
+    recovered = 0
+    for start in range(0, len(found), _RECOVERY_CHUNK):
+        # Only those still failed (a retry may have come first) are counted and queued.
+        changed = await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(found[start : start + _RECOVERY_CHUNK]))
+            .where(Delivery.status == DeliveryStatus.FAILED)
+            .values(
+                status=DeliveryStatus.PENDING,
+                attempt_limit=Delivery.attempt_count + max_attempts,
+                next_attempt_at=now,
+                completed_at=None,
+                updated_at=now,
+            )
+            .returning(Delivery.id, Delivery.attempt_count)
+            .execution_options(synchronize_session=False)
+        )
+        for delivery_id, attempt_count in changed:
+            queue.enqueue_after_commit(session, delivery_id, attempt_count + 1)
+            recovered += 1
+    return recovered

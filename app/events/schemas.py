@@ -3,10 +3,11 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.enums import EventType
 from app.text import UNSTORABLE, storable, storable_text
+from app.times import UtcDatetime
 
 StoreId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
 MAX_DATA_DEPTH = 32
@@ -50,7 +51,7 @@ class EventCreate(BaseModel):
     type: EventType
     app_id: StoreId
     sku_id: StoreId | None = None
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: UtcDatetime | None = Field(
         default=None, description="When it happened (RFC 3339 with offset); default: receipt."
     )
     data: Annotated[dict[str, Any], AfterValidator(_renderable)] = Field(default_factory=dict)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from app.auth.dependencies import Principal, requires
 from app.deliveries import service as deliveries_service
-from app.deliveries.schemas import PingAccepted
+from app.deliveries.schemas import PingAccepted, Recovered, RecoverWindow
 from app.deps import SessionDep, SettingsDep
 from app.enums import Scope
 from app.errors import problem_responses
@@ -112,3 +112,25 @@ async def test_webhook(
 ) -> PingAccepted:
     delivery = await deliveries_service.create_test(session, webhook)
     return PingAccepted(delivery_id=delivery.id)
+
+
+@router.post(
+    "/{webhook_id}/recover",
+    status_code=202,
+    response_model=Recovered,
+    responses=problem_responses(404, 409, 413),
+)
+async def recover_deliveries(
+    body: RecoverWindow,
+    _: Annotated[Principal, requires(Scope.DELIVERIES_RETRY)],
+    webhook: WebhookDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Recovered:
+    """Every failed delivery of the webhook created in [since, until) (at most 14 days;
+    until defaults to now) goes back to pending with a fresh attempt budget, oldest
+    first, at most 10,000 a call."""
+    count = await deliveries_service.recover(
+        session, webhook, body.since, body.until, settings.max_attempts
+    )
+    return Recovered(deliveries=count)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import queue
 from app.db import utcnow
 from app.enums import DeliveryStatus, DisabledReason
 from app.errors import NotFound, Unprocessable
@@ -77,13 +78,33 @@ async def list_page(
 
 async def update_fields(session: AsyncSession, webhook: Webhook, body: WebhookUpdate) -> Webhook:
     changes = body.model_dump(exclude_unset=True)
+    stops_ordering = webhook.ordered and changes.get("ordered") is False
     for field, value in changes.items():
         setattr(webhook, field, value)
     if "active" in changes:
         webhook.disabled_reason = None if changes["active"] else DisabledReason.MANUAL
+        webhook.failing_since = None  # switched on again: a fresh start
     webhook.updated_at = utcnow()
     await session.flush()
+    if stops_ordering:
+        await _release_held(session, webhook.id)
     return webhook
+
+
+async def _release_held(session: AsyncSession, webhook_id: str) -> None:
+    """Ordering switched off: the deliveries held back for it become due now."""
+    held = (
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.webhook_id == webhook_id, Delivery.status == DeliveryStatus.PENDING)
+            .where(Delivery.next_attempt_at.is_(None))
+            .values(next_attempt_at=utcnow())
+            .returning(Delivery.id, Delivery.attempt_count)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for delivery_id, attempt_count in held:
+        queue.enqueue_after_commit(session, delivery_id, attempt_count + 1)
 
 
 async def soft_delete(session: AsyncSession, webhook: Webhook) -> None:

@@ -41,7 +41,10 @@ class Receiver:
     def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.requests: list[Received] = []
         self.script: deque[Answer] = deque()
+        self.by_body: list[tuple[bytes, deque[Answer]]] = []
         self.default = Answer()
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests it held unanswered at one time
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -59,6 +62,11 @@ class Receiver:
     def answer(self, *answers: Answer | int) -> None:
         """Queues the next answers (a bare int is a status with the default body)."""
         self.script.extend(Answer(a) if isinstance(a, int) else a for a in answers)
+
+    def answer_when(self, needle: bytes, *answers: Answer | int) -> None:
+        """Queues answers for the requests whose body contains `needle`, ahead of `script`."""
+        queued = deque(Answer(a) if isinstance(a, int) else a for a in answers)
+        self.by_body.append((needle, queued))
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -78,8 +86,11 @@ class Receiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def _next_answer(self) -> Answer:
+    def _next_answer(self, body: bytes) -> Answer:
         with self._lock:
+            for needle, answers in self.by_body:
+                if answers and needle in body:
+                    return answers.popleft()
             return self.script.popleft() if self.script else self.default
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -91,7 +102,10 @@ class Receiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
-                answer = receiver._next_answer()
+                answer = receiver._next_answer(body)
+                with receiver._lock:
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                 receiver.requests.append(
                     Received(
                         method=self.command,
@@ -103,6 +117,8 @@ class Receiver:
                 )
                 if answer.delay:
                     time.sleep(answer.delay)
+                with receiver._lock:  # answered from here on: the sender may go on
+                    receiver.in_flight -= 1
                 try:
                     self.send_response(answer.status)
                     for name, value in answer.headers.items():

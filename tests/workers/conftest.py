@@ -4,6 +4,7 @@ file, short retry settings, and real receivers on 127.0.0.1."""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from arq.worker import Worker
 
 from app.settings import Settings
 from tests.conftest import Tenant
-from tests.support.receivers import Receiver, TestCA, self_signed_context
+from tests.support.receivers import Received, Receiver, TestCA, self_signed_context
 from workers.job_runner import DeliveryWorker
 from workers.settings import on_shutdown, on_startup, worker_options
 
@@ -38,20 +39,29 @@ def settings(database_url: str, redis_url: str, test_ca: TestCA) -> Settings:
     )
 
 
-@pytest.fixture
-async def worker(settings: Settings) -> AsyncIterator[Worker]:
+@asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
+    """An in-process delivery worker on this event loop, stopped on leaving."""
     running = DeliveryWorker(**worker_options(settings), handle_signals=False)
     task = asyncio.create_task(running.async_run())
-    yield running
-    # Stop polling first, so that no job of the next test is taken by this worker,
-    # then cancel the jobs still running: at teardown they are of no interest.
-    task.cancel()
-    jobs = list(running.tasks.values())
-    for job in jobs:
-        job.cancel()
-    await asyncio.gather(task, *jobs, return_exceptions=True)
-    running.tasks.clear()  # or close() re-raises their cancellation and skips on_shutdown
-    await running.close()
+    try:
+        yield running
+    finally:
+        # Stop polling first, so that no job of the next test is taken by this worker,
+        # then cancel the jobs still running: at teardown they are of no interest.
+        task.cancel()
+        jobs = list(running.tasks.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(task, *jobs, return_exceptions=True)
+        running.tasks.clear()  # or close() re-raises their cancellation and skips on_shutdown
+        await running.close()
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[Worker]:
+    async with running_worker(settings) as running:
+        yield running
 
 
 @pytest.fixture
@@ -85,6 +95,16 @@ async def wait_for_delivery(
         if time.monotonic() > deadline:
             raise AssertionError(f"delivery still {delivery['status']}: {delivery}")
         await asyncio.sleep(0.05)
+
+
+async def received(receiver: Receiver, count: int, timeout: float = 20.0) -> list[Received]:
+    """Waits for `count` requests without blocking the loop the in-process worker runs on."""
+    deadline = time.monotonic() + timeout
+    while len(receiver.requests) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"receiver got {len(receiver.requests)} requests, not {count}")
+        await asyncio.sleep(0.02)
+    return list(receiver.requests)
 
 
 async def post_purchase(tenant: Tenant, **fields: Any) -> str:

@@ -17,23 +17,13 @@ from app.enums import Scope
 from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
-from tests.support.receivers import Answer, Received, Receiver
-from tests.workers.conftest import post_purchase, wait_for_delivery
+from tests.support.receivers import Answer, Receiver
+from tests.workers.conftest import post_purchase, received, wait_for_delivery
 from workers.deliver import deliver
 from workers.sweeper import sweep
 
 # Three times the retry cap (0.5 s): a further attempt would have arrived by then.
 QUIET_SECONDS = 1.5
-
-
-async def received(receiver: Receiver, count: int, timeout: float = 10.0) -> list[Received]:
-    """Waits for `count` requests without blocking the loop the in-process worker runs on."""
-    deadline = time.monotonic() + timeout
-    while len(receiver.requests) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"receiver got {len(receiver.requests)} requests, not {count}")
-        await asyncio.sleep(0.02)
-    return list(receiver.requests)
 
 
 async def ping(tenant: Tenant, webhook_id: str) -> str:

@@ -9,8 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,26 +29,14 @@ from app.ids import new_id
 from app.models import Delivery, DeliveryAttempt, Event
 from app.settings import Settings
 from tests.conftest import ROOT, Tenant, client_for, free_port, me, secret_part
-from tests.support.receivers import Answer, Received, Receiver
-from tests.workers.conftest import post_purchase, wait_for_delivery
+from tests.support.receivers import Answer, Receiver
+from tests.workers.conftest import post_purchase, received, running_worker, wait_for_delivery
 from workers import retention
 from workers.bookkeeping import INTERRUPTED
-from workers.job_runner import DeliveryWorker
-from workers.settings import worker_options
 
 # Three times the retry cap (0.5 s): a further request would have arrived by then.
 QUIET_SECONDS = 1.5
 FAILED_500 = "The receiver answered HTTP 500; only 200 counts as success."
-
-
-async def received(receiver: Receiver, count: int, timeout: float = 10.0) -> list[Received]:
-    """Waits for `count` requests without blocking the event loop."""
-    deadline = time.monotonic() + timeout
-    while len(receiver.requests) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"receiver got {len(receiver.requests)} requests, not {count}")
-        await asyncio.sleep(0.02)
-    return list(receiver.requests)
 
 
 async def delivery_row(app: FastAPI, delivery_id: str) -> Delivery:
@@ -232,23 +218,6 @@ async def test_sigterm_lets_the_attempt_in_flight_finish_and_the_logs_are_json_w
 
 
 # --- the worker's own metrics port --------------------------------------------------------
-
-
-@asynccontextmanager
-async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
-    """An in-process worker, torn down like the `worker` fixture."""
-    running = DeliveryWorker(**worker_options(settings), handle_signals=False)
-    task = asyncio.create_task(running.async_run())
-    try:
-        yield running
-    finally:
-        task.cancel()
-        jobs = list(running.tasks.values())
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(task, *jobs, return_exceptions=True)
-        running.tasks.clear()  # or close() re-raises their cancellation, skips on_shutdown
-        await running.close()
 
 
 def sample(text: str, name: str, **labels: str) -> float:

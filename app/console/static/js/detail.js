@@ -50,6 +50,9 @@ export async function detailView(main, signal, webhookId) {
         fact("URI End Point", h("span", { class: "url" }, webhook.url)),
         fact("HTTP Method to use", webhook.http_method),
         fact("Content Payload Type", PAYLOAD_LABELS[webhook.payload_type] ?? webhook.payload_type),
+        fact("Success", webhook.success_statuses === "2xx" ? "any 2xx answer" : "an answer of 200"),
+        fact("Order", webhook.ordered ? "in event order per ordering key" : "as soon as possible"),
+        fact("At most in flight", String(webhook.max_in_flight)),
         fact("Created", formatTime(webhook.created_at)),
         fact("Updated", formatTime(webhook.updated_at)),
         fact("Id", h("code", {}, webhook.id))));

@@ -1,0 +1,17 @@
+"""Response bodies of the /notices routes."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from app.enums import DisabledReason, NoticeKind
+
+
+class NoticeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    webhook_id: str
+    kind: NoticeKind
+    reason: DisabledReason
+    created_at: datetime
