@@ -106,6 +106,31 @@ async def test_add_a_web_hook_with_a_field_error_then_edit_it(
     assert (edited["active"], edited["disabled_reason"]) == (False, "manual")
 
 
+async def test_the_delivery_policies_in_the_form(
+    page: Page, console: Console, receiver: Receiver
+) -> None:
+    webhook = await open_new_webhook(page, console, receiver.url)
+    await page.get_by_role("link", name="Edit").click()
+    await page.get_by_text("Delivery policies").click()
+    await page.get_by_label("Answers that count as delivered").select_option("2xx")
+    await page.get_by_label("Ordered").check()
+    await page.get_by_label("At most in flight").fill("101")
+    await page.get_by_role("button", name="Save").click()
+    limit = page.get_by_label("At most in flight")
+    await expect(limit).to_have_attribute("aria-invalid", "true")
+    assert (await console.get(f"/webhooks/{webhook['id']}"))["max_in_flight"] == 10
+
+    await limit.fill("3")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_text("in event order per ordering key")).to_be_visible()
+    stored = await console.get(f"/webhooks/{webhook['id']}")
+    assert (stored["success_statuses"], stored["ordered"], stored["max_in_flight"]) == (
+        "2xx",
+        True,
+        3,
+    )
+
+
 async def test_an_action_then_an_event_and_its_delivery_appears(
     page: Page, console: Console, receiver: Receiver
 ) -> None:

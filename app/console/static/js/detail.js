@@ -303,14 +303,15 @@ function deliveriesSection(webhookId, signal) {
   }
 
   async function attemptsRow(delivery) {
-    const version = `${delivery.status}:${delivery.attempt_count}`;
+    const version = `${delivery.status}:${delivery.attempt_count}:${delivery.next_attempt_at}`;
     const cached = attemptsCache.get(delivery.id);
     if (cached?.version !== version) {
       const detail = await api("GET", `/deliveries/${encodeURIComponent(delivery.id)}`, { signal });
-      attemptsCache.set(delivery.id, { version, attempts: detail.attempts });
+      attemptsCache.set(delivery.id, { version, attempts: detail.attempts, waitingFor: detail.waiting_for });
     }
-    const { attempts } = attemptsCache.get(delivery.id);
+    const { attempts, waitingFor } = attemptsCache.get(delivery.id);
     return h("tr", { class: "attempts", id: `attempts-${delivery.id}` }, h("td", { colspan: 7 },
+      waitingFor && h("p", { class: "help" }, "Held back by ordered delivery until ", h("code", {}, waitingFor), " ends."),
       attempts.length
         ? h("table", { "aria-label": `Attempts of delivery ${delivery.id}` },
           h("thead", {}, h("tr", {}, ["#", "Started", "Duration", "Status code", "Error", "Response body"].map((label) => h("th", { scope: "col" }, label)))),

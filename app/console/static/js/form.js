@@ -3,14 +3,17 @@
 import { api, ApiError } from "./api.js";
 import { alertBox, fill, h, PAYLOAD_LABELS, showAlert } from "./dom.js";
 
-const FIELDS = ["name", "url", "http_method", "payload_type", "active"];
+const FIELDS = ["name", "url", "http_method", "payload_type", "active", "success_statuses", "ordered", "max_in_flight"];
 
 export async function formView(main, signal, webhookId) {
   const editing = webhookId !== null;
   const path = editing ? `/webhooks/${encodeURIComponent(webhookId)}` : "/webhooks";
   const current = editing
     ? await api("GET", path, { signal })
-    : { name: "", url: "", http_method: "POST", payload_type: "json", active: true };
+    : {
+      name: "", url: "", http_method: "POST", payload_type: "json", active: true,
+      success_statuses: "200", ordered: false, max_in_flight: 10,
+    };
   if (signal.aborted) return;
 
   const inputs = {
@@ -19,12 +22,20 @@ export async function formView(main, signal, webhookId) {
     http_method: h("select", {}, ["POST", "PUT"].map((method) => h("option", { value: method }, method))),
     payload_type: h("select", {}, Object.entries(PAYLOAD_LABELS).map(([value, label]) => h("option", { value }, label))),
     active: h("input", { type: "checkbox" }),
+    success_statuses: h("select", {},
+      h("option", { value: "200" }, "Only 200"),
+      h("option", { value: "2xx" }, "Any 2xx (200–299)")),
+    ordered: h("input", { type: "checkbox" }),
+    max_in_flight: h("input", { type: "number", min: 1, max: 100, step: 1, inputmode: "numeric" }),
   };
   inputs.name.value = current.name;
   inputs.url.value = current.url;
   inputs.http_method.value = current.http_method;
   inputs.payload_type.value = current.payload_type;
   inputs.active.checked = current.active;
+  inputs.success_statuses.value = current.success_statuses;
+  inputs.ordered.checked = current.ordered;
+  inputs.max_in_flight.value = String(current.max_in_flight);
 
   const errors = {};
   const field = (name, label, help) => {
@@ -49,6 +60,11 @@ export async function formView(main, signal, webhookId) {
     field("http_method", "HTTP Method to use"),
     field("payload_type", "Content Payload Type"),
     field("active", "Active", "An inactive web hook is not tested and sends nothing."),
+    h("details", { class: "policies", open: editing && (current.ordered || current.success_statuses !== "200" || current.max_in_flight !== 10) },
+      h("summary", {}, "Delivery policies"),
+      field("success_statuses", "Answers that count as delivered"),
+      field("ordered", "Ordered", "Events that share an ordering_key are sent one after the other, in event order."),
+      field("max_in_flight", "At most in flight", "Attempts sent to this web hook at the same time (1–100).")),
     problem,
     h("div", { class: "buttons" },
       h("button", { type: "submit", class: "primary" }, "Save"),
@@ -63,6 +79,9 @@ export async function formView(main, signal, webhookId) {
       http_method: inputs.http_method.value,
       payload_type: inputs.payload_type.value,
       active: inputs.active.checked,
+      success_statuses: inputs.success_statuses.value,
+      ordered: inputs.ordered.checked,
+      max_in_flight: inputs.max_in_flight.value === "" ? null : Number(inputs.max_in_flight.value),
     };
     // Only what changed: re-sending `active: false` would overwrite why the hook is off.
     const body = editing
