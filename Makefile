@@ -16,8 +16,8 @@ $(VENV)/.installed-test: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $@
 
-test: $(VENV)/.installed-test  ## run the test suite (starts its own Redis)
-	$(VENV)/bin/pytest
+test: $(VENV)/.installed-test  ## run the test suite (starts its own Redis; the console's needs chromium)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 fault-test: $(VENV)/.installed-test  ## kill a worker and restart Redis mid-run (docs/operations.md)
 	$(VENV)/bin/pytest -m fault -s tests/fault

@@ -38,6 +38,7 @@ from app import queue
 from app.coalescer import Coalescer
 from app.db import utcnow
 from app.deliveries.ordering import before
+from app.deliveries.service import cancel_pending
 from app.enums import (
     DeliveryKind,
     DeliveryStatus,
@@ -80,7 +81,6 @@ class Claim:
     secrets: list[str]
     success_statuses: SuccessStatuses = SuccessStatuses.ONLY_200
     ordering_key: str | None = None
-    ordered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,6 @@ async def _claim_row(
         secrets=_signing_secrets(row, now),
         success_statuses=row.success_statuses,
         ordering_key=row.ordering_key,
-        ordered_at=row.ordered_at,
     )
 
 
@@ -571,12 +570,22 @@ def _gone(claim: Claim, outcome: Outcome) -> bool:
 async def _disable_after_failed_test(
     connection: AsyncConnection, webhook_id: str, now: datetime
 ) -> bool:
-    turned_off = await connection.execute(
-        update(webhooks)
-        .where(webhooks.c.id == webhook_id, webhooks.c.active.is_(True))
-        .values(active=False, disabled_reason=DisabledReason.TEST_FAILED, updated_at=now)
-    )
-    return turned_off.rowcount == 1
+    return await _turn_off(connection, webhook_id, DisabledReason.TEST_FAILED, now) is not None
+
+
+async def _turn_off(
+    connection: AsyncConnection, webhook_id: str, reason: DisabledReason, now: datetime
+) -> str | None:
+    """Switches an active webhook off; its account id, or None if it was off already."""
+    account_id: str | None = (
+        await connection.execute(
+            update(webhooks)
+            .where(webhooks.c.id == webhook_id, webhooks.c.active.is_(True))
+            .values(active=False, disabled_reason=reason, updated_at=now)
+            .returning(webhooks.c.account_id)
+        )
+    ).scalar_one_or_none()
+    return account_id
 
 
 async def _judge(
@@ -628,28 +637,11 @@ async def disable(
 ) -> bool:
     """Turns an active webhook off, cancels its pending deliveries and records a notice;
     False when it was off already."""
-    account_id = (
-        await connection.execute(
-            update(webhooks)
-            .where(webhooks.c.id == webhook_id, webhooks.c.active.is_(True))
-            .values(active=False, disabled_reason=reason, updated_at=now)
-            .returning(webhooks.c.account_id)
-        )
-    ).scalar_one_or_none()
+    account_id = await _turn_off(connection, webhook_id, reason, now)
     if account_id is None:
         return False
-    await connection.execute(
-        update(deliveries)
-        .where(deliveries.c.webhook_id == webhook_id)
-        .where(deliveries.c.status == DeliveryStatus.PENDING)
-        .values(
-            status=DeliveryStatus.CANCELLED,
-            last_error=f"Not sent: the webhook was turned off ({reason.value}).",
-            next_attempt_at=None,
-            completed_at=now,
-            updated_at=now,
-        )
-    )
+    why = f"Not sent: the webhook was turned off ({reason.value})."
+    await connection.execute(cancel_pending(webhook_id, why, now))
     await connection.execute(
         insert(notices).values(
             id=new_id("ntc"),

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import queue
@@ -31,6 +31,22 @@ async def attempts(session: AsyncSession, delivery: Delivery) -> Sequence[Delive
         .order_by(DeliveryAttempt.number)
     )
     return (await session.scalars(statement)).all()
+
+
+def cancel_pending(webhook_id: str, why: str, now: datetime) -> Update:
+    """The statement that ends every pending delivery of a webhook `cancelled`."""
+    return (
+        update(Delivery)
+        .where(Delivery.webhook_id == webhook_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.CANCELLED,
+            last_error=why,
+            next_attempt_at=None,
+            completed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def waiting_for(session: AsyncSession, delivery: Delivery) -> str | None:

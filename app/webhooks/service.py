@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import queue
 from app.db import utcnow
+from app.deliveries.service import cancel_pending
 from app.enums import DeliveryStatus, DisabledReason
 from app.errors import NotFound, Unprocessable
 from app.ids import new_id
@@ -113,17 +114,7 @@ async def soft_delete(session: AsyncSession, webhook: Webhook) -> None:
     webhook.active = False
     webhook.updated_at = now
     await session.execute(delete(Action).where(Action.webhook_id == webhook.id))
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.webhook_id == webhook.id, Delivery.status == DeliveryStatus.PENDING)
-        .values(
-            status=DeliveryStatus.CANCELLED,
-            next_attempt_at=None,
-            completed_at=now,
-            updated_at=now,
-            last_error="The webhook was deleted.",
-        )
-    )
+    await session.execute(cancel_pending(webhook.id, "The webhook was deleted.", now))
     await session.flush()
 
 
