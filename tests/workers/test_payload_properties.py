@@ -362,6 +362,18 @@ def test_xml_keys_renamed_alike_become_sibling_elements(
         assert by_tag[tag] == [first or None, second or None]
 
 
+def keys_collide_when_safe(value: Any) -> bool:
+    """Two keys of one object that differ only in characters XML cannot carry: both are
+    written (as two elements), but a dict of the safe payload can hold only one."""
+    if isinstance(value, dict):
+        if len({xml_safe(key) for key in value}) != len(value):
+            return True
+        return any(keys_collide_when_safe(item) for item in value.values())
+    if isinstance(value, list):
+        return any(keys_collide_when_safe(item) for item in value)
+    return False
+
+
 def xml_safe(value: Any) -> Any:
     """The payload as its XML is written: every character XML 1.0 forbids is U+FFFD."""
     if isinstance(value, str):
@@ -387,6 +399,8 @@ def test_xml_body_is_well_formed_for_any_text(payload: dict[str, Any]) -> None:
     safe = xml_safe(payload)
     if json.dumps(safe) == json.dumps(payload):
         return  # nothing replaced: the other XML properties cover it
+    if keys_collide_when_safe(payload):
+        return  # well-formed, checked above; no dict to compare it with
     root = ET.fromstring(body)
     assert decode_xml(root)[0] == ("payload", expected_xml(safe))
 
