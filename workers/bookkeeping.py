@@ -18,20 +18,27 @@ The delivery policies of API.md §8 live here too, decided by the database:
   held (`next_attempt_at` NULL, so the sweeper leaves it) and woken, in the transaction
   that finishes the earlier one, by `_wake_next_in_order`;
 - `max_in_flight`: a claim counts the webhook's leased deliveries; over the limit the
-  delivery stays due and is started when a record frees a slot (`_start_waiting`), or
-  by the sweeper;
+  delivery stays due;
 - automatic disabling on 410 and on failure for AUTO_DISABLE_AFTER_HOURS (`_judge`).
-Woken deliveries are queued after the commit; if that enqueue is lost they are due, and
-the sweeper queues them.
+
+The hand-off keeps a webhook's slots full: the transaction that records finished
+attempts also claims, for each of their webhooks, the next due deliveries up to its free
+slots (oldest due first), and returns those claims to the worker, which sends them at
+once. A freed slot never waits for Redis, a poll or another transaction. The queue is
+how a webhook with nothing in flight gets going again; the sweeper picks up whatever
+neither reaches (a worker that died, a lost enqueue).
+
+Retries and woken deliveries are queued after the commit, one Redis call per batch; if
+that enqueue is lost they are due, and the sweeper queues them.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from arq.connections import ArqRedis
-from sqlalchemy import Row, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, bindparam, func, insert, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import queue
@@ -97,6 +104,15 @@ class Outcome:
         return self.category == "succeeded"
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a record decided: when the delivery's next attempt is due (None: it finished,
+    or moved on meanwhile), and the attempts handed to the caller to send next."""
+
+    retry_at: datetime | None
+    next_claims: tuple[Claim, ...] = ()
+
+
 def lease(settings: Settings) -> timedelta:
     """How long an attempt in flight keeps the sweeper away: longer than any send."""
     return timedelta(seconds=settings.delivery_timeout_seconds + 30)
@@ -106,11 +122,18 @@ class Bookkeeper:
     """One per worker process: claims and records, each batched across the jobs in flight."""
 
     def __init__(
-        self, engine: AsyncEngine, settings: Settings, redis: ArqRedis | None = None
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        redis: ArqRedis | None = None,
+        room: Callable[[int], int] = lambda finishing: 0,
     ) -> None:
+        """`room(n)`: how many attempts the caller takes on when n of its attempts are
+        being recorded (0: hand nothing off, e.g. while the worker stops)."""
         self._engine = engine
         self._settings = settings
         self._redis = redis
+        self.room = room
         self._claims = Coalescer(self._claim_batch)
         self._records = Coalescer(self._record_batch)
 
@@ -119,8 +142,9 @@ class Bookkeeper:
         nothing to send (not pending, not due, claimed by another job, webhook off)."""
         return await self._claims.submit(delivery_id)
 
-    async def record(self, claim: Claim, outcome: Outcome) -> datetime | None:
-        """Stores the outcome; returns when the next attempt is due, if there is one."""
+    async def record(self, claim: Claim, outcome: Outcome) -> Recorded:
+        """Stores the outcome (and queues the retry, if there is one); hands the caller
+        the next attempts of the webhook that fit its free slots and the caller's room."""
         return await self._records.submit((claim, outcome))
 
     async def _claim_batch(self, delivery_ids: Sequence[str]) -> list[Claim | None]:
@@ -128,41 +152,82 @@ class Bookkeeper:
         woken: list[queue.Attempt] = []
         async with self._engine.begin() as connection:
             await _lock_webhooks(connection, sorted(set(delivery_ids)))
-            rows = await _lock_claimable(connection, sorted(set(delivery_ids)))
+            rows = await _lock_claimable(connection, deliveries.c.id.in_(sorted(set(delivery_ids))))
             due = [row for row in rows if _is_due(row, now)]
-            in_flight = await _in_flight(connection, {row.webhook_id for row in due}, now)
-            claims: dict[str, Claim | None] = {}
-            for row in due:
-                claims[row.id] = await _claim_row(connection, row, now, in_flight, woken)
-            claimed = [claim for claim in claims.values() if claim is not None]
-            if claimed:
-                await _insert_attempts(connection, claimed, now, now + lease(self._settings))
+            claims = await self._claim_rows(connection, due, now, woken)
         await self._enqueue(woken)
         # A second job for the same delivery in one batch gets nothing: pop, not get.
         return [claims.pop(delivery_id, None) for delivery_id in delivery_ids]
+
+    async def _claim_rows(
+        self,
+        connection: AsyncConnection,
+        due: list[Row[Any]],
+        now: datetime,
+        woken: list[queue.Attempt],
+        in_flight: dict[str, int] | None = None,
+    ) -> dict[str, Claim | None]:
+        if in_flight is None:
+            in_flight = await _in_flight(connection, {row.webhook_id for row in due}, now)
+        claims: dict[str, Claim | None] = {}
+        for row in due:
+            claims[row.id] = await _claim_row(connection, row, now, in_flight, woken)
+        claimed = [claim for claim in claims.values() if claim is not None]
+        if claimed:
+            await _insert_attempts(connection, claimed, now, now + lease(self._settings))
+        return claims
+
+    async def _hand_off(
+        self,
+        connection: AsyncConnection,
+        finished: Sequence[Claim],
+        now: datetime,
+        woken: list[queue.Attempt],
+    ) -> list[Claim]:
+        """Claims the next due deliveries of the webhooks whose attempts just finished, up
+        to each webhook's free slots and the caller's room."""
+        room = self.room(len(finished))
+        if not finished or room <= 0:
+            return []
+        webhook_ids = sorted({claim.webhook_id for claim in finished})
+        await _lock_webhook_rows(connection, webhook_ids)
+        in_flight, free = await _slots(connection, webhook_ids, now)
+        if not free:
+            return []
+        rows = await _lock_claimable(connection, _next_due(free, now))
+        due = [row for row in rows if _is_due(row, now)][:room]
+        claims = await self._claim_rows(connection, due, now, woken, in_flight)
+        return [claim for claim in claims.values() if claim is not None]
 
     async def _enqueue(self, attempts: list[queue.Attempt]) -> None:
         if attempts and self._redis is not None:
             await queue.enqueue(self._redis, attempts)
 
-    async def _record_batch(self, items: Sequence[tuple[Claim, Outcome]]) -> list[datetime | None]:
+    async def _record_batch(self, items: Sequence[tuple[Claim, Outcome]]) -> list[Recorded]:
         now = utcnow()
         finished: list[DeliveryStatus] = []
         disabled: list[DisabledReason] = []
         woken: list[queue.Attempt] = []
+        retries: list[queue.Attempt] = []
         async with self._engine.begin() as connection:
             await _store_outcomes(connection, items)
             current = await _lock_pending(connection, [claim.delivery_id for claim, _ in items])
             changes: list[dict[str, Any]] = []
-            next_attempts: list[datetime | None] = []
+            retry_at: list[datetime | None] = []
             ended_in_order: list[Claim] = []
             for claim, outcome in items:
                 if current.get(claim.delivery_id) != claim.number:
-                    next_attempts.append(None)  # cancelled or moved on meanwhile
+                    retry_at.append(None)  # cancelled or moved on meanwhile
                     continue
                 change = _next_state(claim, outcome, now, self._settings)
                 changes.append(change)
-                next_attempts.append(change["b_next_attempt_at"])
+                retry_at.append(change["b_next_attempt_at"])
+                if change["b_next_attempt_at"] is not None:
+                    retries.append(
+                        queue.Attempt(
+                            claim.delivery_id, claim.number + 1, change["b_next_attempt_at"]
+                        )
+                    )
                 if change["b_status"] != DeliveryStatus.PENDING:
                     finished.append(change["b_status"])
                     if claim.ordering_key is not None:
@@ -180,14 +245,41 @@ class Bookkeeper:
                 woken += await _wake_next_in_order(connection, claim, now)
             turned_off = await _judge(connection, items, now, self._settings)
             disabled += turned_off.values()
-            open_webhooks = {claim.webhook_id for claim, _ in items} - turned_off.keys()
-            woken += await _start_waiting(connection, open_webhooks, len(items), now)
-        await self._enqueue(woken)
+            still_open = [claim for claim, _ in items if claim.webhook_id not in turned_off]
+            handed_off = await self._hand_off(connection, still_open, now, woken)
+        taken = {claim.delivery_id for claim in handed_off}
+        await self._enqueue(
+            retries + [attempt for attempt in woken if attempt.delivery_id not in taken]
+        )
         for status in finished:
             DELIVERIES_FINISHED.labels(status.value).inc()
         for reason in disabled:
             WEBHOOKS_DISABLED.labels(reason.value).inc()
-        return next_attempts
+        return _share_out(items, retry_at, handed_off)
+
+
+def _share_out(
+    items: Sequence[tuple[Claim, Outcome]],
+    retry_at: list[datetime | None],
+    handed_off: list[Claim],
+) -> list[Recorded]:
+    """Each handed-off attempt goes to a caller that recorded an attempt of its webhook:
+    one each first (a caller carries on with it), the rest to the first such caller."""
+    by_webhook: dict[str, list[Claim]] = {}
+    for claim in handed_off:
+        by_webhook.setdefault(claim.webhook_id, []).append(claim)
+    shares: list[list[Claim]] = []
+    first_of: dict[str, int] = {}
+    for index, (claim, _) in enumerate(items):
+        waiting = by_webhook.get(claim.webhook_id)
+        shares.append([waiting.pop(0)] if waiting else [])
+        first_of.setdefault(claim.webhook_id, index)
+    for webhook_id, rest in by_webhook.items():
+        shares[first_of[webhook_id]] += rest
+    return [
+        Recorded(retry_at=when, next_claims=tuple(share))
+        for when, share in zip(retry_at, shares, strict=True)
+    ]
 
 
 # --- claiming ----------------------------------------------------------------------------
@@ -212,7 +304,70 @@ async def _lock_webhooks(connection: AsyncConnection, delivery_ids: list[str]) -
     )
 
 
-async def _lock_claimable(connection: AsyncConnection, delivery_ids: list[str]) -> list[Row[Any]]:
+async def _lock_webhook_rows(connection: AsyncConnection, webhook_ids: list[str]) -> None:
+    """As `_lock_webhooks`, for a hand-off: these webhooks, in id order."""
+    if connection.dialect.name != "postgresql":
+        return
+    await connection.execute(
+        select(webhooks.c.id)
+        .where(webhooks.c.id.in_(webhook_ids))
+        .order_by(webhooks.c.id)
+        .with_for_update(key_share=True)
+    )
+
+
+async def _slots(
+    connection: AsyncConnection, webhook_ids: list[str], now: datetime
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Attempts in flight per webhook, and the free slots of the open ones that have any
+    (max_in_flight less those in flight), in one statement."""
+    in_flight = (
+        select(func.count())
+        .where(
+            deliveries.c.webhook_id == webhooks.c.id,
+            deliveries.c.leased_until > now,
+            deliveries.c.status == DeliveryStatus.PENDING,
+        )
+        .scalar_subquery()
+    )
+    rows = await connection.execute(
+        select(webhooks.c.id, webhooks.c.max_in_flight, in_flight).where(
+            webhooks.c.id.in_(webhook_ids),
+            webhooks.c.active.is_(True),
+            webhooks.c.deleted_at.is_(None),
+        )
+    )
+    counts: dict[str, int] = {}
+    free: dict[str, int] = {}
+    for webhook_id, limit, count in rows:
+        counts[webhook_id] = count
+        if limit > count:
+            free[webhook_id] = limit - count
+    return counts, free
+
+
+def _next_due(free: dict[str, int], now: datetime) -> ColumnElement[bool]:
+    """The oldest due deliveries of each webhook, as many as it has free slots: a union
+    of one indexed, limited select per webhook."""
+    selects = [
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.webhook_id == webhook_id,
+            deliveries.c.status == DeliveryStatus.PENDING,
+            deliveries.c.next_attempt_at <= now,
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(slots)
+        .subquery()
+        .select()
+        for webhook_id, slots in sorted(free.items())
+    ]
+    return deliveries.c.id.in_(selects[0] if len(selects) == 1 else union_all(*selects))
+
+
+async def _lock_claimable(
+    connection: AsyncConnection, which: ColumnElement[bool]
+) -> list[Row[Any]]:
     statement = (
         select(
             deliveries.c.id,
@@ -245,7 +400,7 @@ async def _lock_claimable(connection: AsyncConnection, delivery_ids: list[str]) 
         )
         .join_from(deliveries, webhooks, webhooks.c.id == deliveries.c.webhook_id)
         .outerjoin(events, events.c.id == deliveries.c.event_id)
-        .where(deliveries.c.id.in_(delivery_ids))
+        .where(which)
         .order_by(deliveries.c.id)
         # PostgreSQL: a row another worker is claiming or recording is left to it.
         .with_for_update(of=deliveries, skip_locked=True)
@@ -290,7 +445,7 @@ async def _claim_row(
         )
         return None
     if in_flight.get(row.webhook_id, 0) >= row.max_in_flight:
-        return None  # stays due: started when a slot frees (`_start_waiting`) or by the sweeper
+        return None  # stays due: handed off when a slot frees, or queued by the sweeper
     in_flight[row.webhook_id] = in_flight.get(row.webhook_id, 0) + 1
     attempt_limit = row.attempt_limit
     if row.attempt_count > 0 and await _record_interruption(connection, row):
@@ -367,25 +522,6 @@ async def _wake_next_in_order(
         .values(next_attempt_at=now)
     )
     return [queue.Attempt(first.id, first.attempt_count + 1)] if woken.rowcount == 1 else []
-
-
-async def _start_waiting(
-    connection: AsyncConnection, webhook_ids: set[str], slots: int, now: datetime
-) -> list[queue.Attempt]:
-    """Due deliveries of these webhooks that no attempt holds: those a claim left for
-    max_in_flight. Queued again (a job still queued is left alone), oldest due first."""
-    if not webhook_ids:
-        return []
-    rows = await connection.execute(
-        select(deliveries.c.id, deliveries.c.attempt_count)
-        .where(deliveries.c.webhook_id.in_(sorted(webhook_ids)))
-        .where(deliveries.c.status == DeliveryStatus.PENDING)
-        .where(deliveries.c.next_attempt_at <= now)
-        .where(or_(deliveries.c.leased_until.is_(None), deliveries.c.leased_until <= now))
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(slots)
-    )
-    return [queue.Attempt(delivery_id, count + 1) for delivery_id, count in rows]
 
 
 async def _record_interruption(connection: AsyncConnection, row: Row[Any]) -> bool:

@@ -1,58 +1,27 @@
-"""The `deliver` job: claim one attempt in the database, send it, record it, schedule the next.
+"""One attempt over HTTP: render the body, sign it, send it, and say what happened.
 
-The job carries only a delivery id; the database decides (see `bookkeeping.py`: the
-claim is a conditional update plus a unique attempt row, so a duplicated or re-run
-job can never send the same attempt twice).
-"""
+The attempt was claimed in the database before (`bookkeeping.py`); its outcome is
+recorded after (`dispatcher.py`)."""
 
 import asyncio
 import logging
 import os
 import ssl
 import time
-from typing import Any
 
 import httpx
-from arq.connections import ArqRedis
 
-from app import queue
 from app.enums import SuccessStatuses
 from app.metrics import ATTEMPT_SECONDS, ATTEMPTS
 from workers import payloads
-from workers.bookkeeping import Bookkeeper, Claim, Outcome
+from workers.bookkeeping import Claim, Outcome
 from workers.retry_policy import parse_retry_after
 from workers.signing import notification_headers
 from workers.transport import USER_AGENT, RefusedTarget, UnresolvableHost
 
-logger = logging.getLogger(__name__)
-
 RESPONSE_BODY_LIMIT = 1024
 
-
-async def deliver(ctx: dict[str, Any], delivery_id: str) -> None:
-    bookkeeper: Bookkeeper = ctx["bookkeeper"]
-    claim = await bookkeeper.claim(delivery_id)
-    if claim is None:
-        return
-    outcome = await send(ctx["http"], claim, ctx["settings"].delivery_timeout_seconds)
-    next_attempt_at = await bookkeeper.record(claim, outcome)
-    ATTEMPTS.labels(outcome.category).inc()
-    ATTEMPT_SECONDS.observe(outcome.duration_ms / 1000)
-    logger.info(
-        "attempt %s",
-        outcome.category,
-        extra={
-            "delivery_id": claim.delivery_id,
-            "webhook_id": claim.webhook_id,
-            "attempt": claim.number,
-            "status_code": outcome.status_code,
-            "duration_ms": outcome.duration_ms,
-            "error": outcome.error,
-        },
-    )
-    if next_attempt_at is not None:
-        redis: ArqRedis = ctx["redis"]
-        await queue.enqueue(redis, [queue.Attempt(delivery_id, claim.number + 1, next_attempt_at)])
+logger = logging.getLogger(__name__)
 
 
 async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) -> Outcome:
@@ -119,6 +88,24 @@ async def _read_prefix(response: httpx.Response) -> str:
             break
     text = received[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace")
     return text.replace("\x00", "\ufffd")  # PostgreSQL's text cannot hold a NUL
+
+
+def report(claim: Claim, outcome: Outcome) -> None:
+    """The attempt's metrics and its log line (never the body or the secrets)."""
+    ATTEMPTS.labels(outcome.category).inc()
+    ATTEMPT_SECONDS.observe(outcome.duration_ms / 1000)
+    logger.info(
+        "attempt %s",
+        outcome.category,
+        extra={
+            "delivery_id": claim.delivery_id,
+            "webhook_id": claim.webhook_id,
+            "attempt": claim.number,
+            "status_code": outcome.status_code,
+            "duration_ms": outcome.duration_ms,
+            "error": outcome.error,
+        },
+    )
 
 
 def describe_status(status_code: int, rule: SuccessStatuses) -> str:

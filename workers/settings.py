@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from app.db import make_engine, make_sessionmaker
 from app.settings import Settings, get_settings
 from workers.bookkeeping import Bookkeeper, lease
-from workers.deliver import deliver
+from workers.dispatcher import Dispatcher, deliver
 from workers.job_runner import DeliveryWorker
 from workers.retention import purge
 from workers.sweeper import sweep
@@ -29,7 +29,10 @@ from workers.transport import make_client
 
 logger = logging.getLogger(__name__)
 
-MAX_CONCURRENT_JOBS = 200
+# Attempts a worker has in flight at once, across all webhooks.
+MAX_CONCURRENT_ATTEMPTS = 200
+# arq's own jobs at once: the sweeper and the retention cron.
+MAX_CONCURRENT_JOBS = 10
 SWEEP_SECONDS = set(range(0, 60, 5))
 
 
@@ -39,11 +42,19 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["bookkeeper"] = Bookkeeper(ctx["engine"], settings, ctx["redis"])
-    ctx["http"] = make_client(settings, max_connections=MAX_CONCURRENT_JOBS * 2)
+    ctx["http"] = make_client(settings, max_connections=MAX_CONCURRENT_ATTEMPTS * 2)
+    ctx["dispatcher"] = Dispatcher(
+        ctx["bookkeeper"],
+        ctx["http"],
+        settings.delivery_timeout_seconds,
+        capacity=MAX_CONCURRENT_ATTEMPTS,
+    )
     ctx["metrics_server"] = _serve_metrics(settings.worker_metrics_port)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
+    ctx["dispatcher"].close()
+    await ctx["dispatcher"].wait()
     await ctx["http"].aclose()
     await ctx["engine"].dispose()
     if ctx.get("metrics_server") is not None:

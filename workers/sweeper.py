@@ -1,17 +1,20 @@
 """The sweeper: rebuilds the queue from the database.
 
-Every pending delivery that is due gets its attempt's job enqueued again. An
-enqueue whose job id is already queued or running is ignored, so this is safe
-to run as often as we like; it is what picks deliveries up after Redis lost
-its data, after the enqueue that follows POST /events failed, or after a worker
-died in the middle of an attempt (once that attempt's lease ran out).
+Every pending delivery that is due gets its attempt's job enqueued again, unless its
+webhook has attempts in flight: the record of each of those hands the webhook's next due
+deliveries straight on (`workers/bookkeeping.py`), so a job would only be turned away. An
+enqueue whose job id is already queued is ignored, so this is safe to run as often as we
+like; it is what picks deliveries up after Redis lost its data, after the enqueue that
+follows POST /events failed, or after a worker died in the middle of an attempt (once
+that attempt's lease ran out).
 """
 
 import logging
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from app import queue
 from app.db import session_scope, utcnow
@@ -24,9 +27,18 @@ SWEEP_BATCH = 1000
 
 
 def due_deliveries() -> Select[str, int]:
+    now = utcnow()
+    in_flight = aliased(Delivery)
     return (
         select(Delivery.id, Delivery.attempt_count)
-        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= utcnow())
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
+        .where(
+            ~exists().where(
+                in_flight.webhook_id == Delivery.webhook_id,
+                in_flight.leased_until > now,
+                in_flight.status == DeliveryStatus.PENDING,
+            )
+        )
         .order_by(Delivery.next_attempt_at)
         .limit(SWEEP_BATCH)
         .with_for_update(skip_locked=True)  # rows being claimed right now

@@ -178,7 +178,7 @@ async def test_an_outcome_recorded_after_the_webhook_was_deleted_leaves_it_cance
     assert (await tenant.api.delete(f"/webhooks/{webhook['id']}")).status_code == 204
     assert (await tenant.fetch(f"/deliveries/{delivery_id}"))["status"] == "cancelled"
 
-    assert await bookkeeper.record(claim, outcome) is None
+    assert (await bookkeeper.record(claim, outcome)).retry_at is None
 
     delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "cancelled"
@@ -209,9 +209,10 @@ async def test_outcomes_recorded_in_one_batch_move_on_only_the_deliveries_still_
     assert (await tenant.api.delete(f"/webhooks/{deleted_hook['id']}")).status_code == 204
     before = utcnow()
 
-    next_kept, next_gone = await asyncio.gather(
+    recorded_kept, recorded_gone = await asyncio.gather(
         bookkeeper.record(kept_claim, FAILED_WITH_500), bookkeeper.record(gone_claim, SUCCEEDED)
     )
+    next_kept, next_gone = recorded_kept.retry_at, recorded_gone.retry_at
 
     after = utcnow()
     assert next_gone is None
@@ -236,11 +237,11 @@ async def test_a_second_record_of_the_same_attempt_does_not_move_the_delivery_ag
     delivery_id = await post_purchase(tenant)
     claim = await bookkeeper.claim(delivery_id)
     assert claim is not None
-    assert await bookkeeper.record(claim, SUCCEEDED) is None
+    assert (await bookkeeper.record(claim, SUCCEEDED)).retry_at is None
     assert (await tenant.fetch(f"/deliveries/{delivery_id}"))["status"] == "succeeded"
 
     # A late duplicate saying the attempt failed: the delivery is no longer pending.
-    assert await bookkeeper.record(claim, FAILED_WITH_500) is None
+    assert (await bookkeeper.record(claim, FAILED_WITH_500)).retry_at is None
 
     delivery = await tenant.fetch(f"/deliveries/{delivery_id}")
     assert delivery["status"] == "succeeded"
@@ -255,7 +256,7 @@ async def test_a_claim_after_a_failed_attempt_takes_the_next_number(
     delivery_id = await post_purchase(tenant)
     first = await bookkeeper.claim(delivery_id)
     assert first is not None
-    assert await bookkeeper.record(first, FAILED_WITH_500) is not None
+    assert (await bookkeeper.record(first, FAILED_WITH_500)).retry_at is not None
 
     # Due in 0.4 s, within the claim's early tolerance: the retry's job may come now.
     second = await bookkeeper.claim(delivery_id)
@@ -265,3 +266,79 @@ async def test_a_claim_after_a_failed_attempt_takes_the_next_number(
     rows = await attempt_rows(tenant)
     assert sorted((row.number, row.status_code) for row in rows) == [(1, 500), (2, None)]
     assert (await delivery_row(tenant, delivery_id)).attempt_count == 2
+
+
+# --- the hand-off -------------------------------------------------------------------------
+
+
+async def pending_purchases(tenant: Tenant, count: int) -> list[str]:
+    """`count` purchases of app_42, one delivery each, oldest first."""
+    return [await post_purchase(tenant, data={"order_id": f"o-{n}"}) for n in range(count)]
+
+
+async def test_a_record_hands_the_freed_slot_to_the_webhooks_oldest_due_delivery(
+    tenant: Tenant, bookkeeper: Bookkeeper
+) -> None:
+    await tenant.subscribed_webhook(url="https://hooks.example.com/a", max_in_flight=2)
+    first, second, third, fourth, fifth = await pending_purchases(tenant, 5)
+    claimed = await asyncio.gather(bookkeeper.claim(first), bookkeeper.claim(second))
+    assert [claim.delivery_id for claim in claimed if claim is not None] == [first, second]
+    assert await bookkeeper.claim(fifth) is None  # both slots are taken
+
+    recorded = await bookkeeper.record(claimed[0], SUCCEEDED)  # type: ignore[arg-type]
+
+    # In the record's own transaction: the oldest due delivery, claimed (its attempt row
+    # inserted, its lease taken), and no more than the one free slot.
+    [handed] = recorded.next_claims
+    assert (handed.delivery_id, handed.number) == (third, 1)
+    row = await delivery_row(tenant, third)
+    assert row.attempt_count == 1
+    assert row.leased_until is not None and row.leased_until > utcnow()
+    assert [(a.delivery_id, a.number) for a in await attempt_rows(tenant)] == [
+        (first, 1),
+        (second, 1),
+        (third, 1),
+    ]
+    assert (await delivery_row(tenant, fourth)).attempt_count == 0
+
+    # A failed attempt frees its slot too: its retry waits, the next delivery goes.
+    recorded = await bookkeeper.record(claimed[1], FAILED_WITH_500)  # type: ignore[arg-type]
+    assert recorded.retry_at is not None
+    assert [claim.delivery_id for claim in recorded.next_claims] == [fourth]
+
+
+async def test_a_record_hands_off_only_as_many_as_the_caller_has_room_for(
+    tenant: Tenant, bookkeeper: Bookkeeper
+) -> None:
+    await tenant.subscribed_webhook(url="https://hooks.example.com/a", max_in_flight=5)
+    first, *others = await pending_purchases(tenant, 4)
+    claim = await bookkeeper.claim(first)
+    assert claim is not None
+    rooms: list[int] = []
+
+    def room(finishing: int) -> int:
+        rooms.append(finishing)
+        return 2  # the worker can take two attempts on, not the three that are due
+
+    bookkeeper.room = room
+    recorded = await bookkeeper.record(claim, SUCCEEDED)
+
+    assert rooms == [1]
+    assert [claim.delivery_id for claim in recorded.next_claims] == others[:2]
+    assert (await delivery_row(tenant, others[2])).attempt_count == 0
+
+
+async def test_a_record_hands_off_nothing_of_a_webhook_turned_off(
+    tenant: Tenant, bookkeeper: Bookkeeper
+) -> None:
+    hook = await tenant.subscribed_webhook(url="https://hooks.example.com/a", max_in_flight=2)
+    first, second = await pending_purchases(tenant, 2)
+    claim = await bookkeeper.claim(first)
+    assert claim is not None
+    patched = await tenant.api.patch(f"/webhooks/{hook['id']}", json={"active": False})
+    assert patched.status_code == 200
+
+    recorded = await bookkeeper.record(claim, SUCCEEDED)
+
+    assert recorded.next_claims == ()
+    assert (await delivery_row(tenant, second)).attempt_count == 0

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import default_queue_name, in_progress_key_prefix
+from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix
 from arq.worker import func
 
-from workers.job_runner import START_JOBS, DeliveryWorker
+from app.ids import new_id
+from workers.job_runner import START_JOBS, TAKE_DELIVERIES, DeliveryWorker, is_delivery_job
 
 QUEUE = default_queue_name  # "arq:queue"
 TIMEOUT_MS = 40_000
@@ -200,6 +201,50 @@ async def test_the_limit_counts_the_jobs_started_not_the_ids_examined(
     assert await start(client, "running", "due-1", "due-2", "due-3", now=now, limit=1) == [
         ("due-3", now - 1_000)
     ]
+
+
+# --- TAKE_DELIVERIES ----------------------------------------------------------------------
+
+
+async def take(client: aioredis.Redis, *job_ids: str, now: int, limit: int = 100) -> list[str]:
+    script = client.register_script(TAKE_DELIVERIES)
+    reply = await script(keys=[QUEUE], args=[now, job_key_prefix, limit, *job_ids])
+    return [job_id.decode() for job_id in reply]
+
+
+async def test_take_removes_due_delivery_jobs_from_the_queue_with_their_job_keys(
+    client: aioredis.Redis,
+) -> None:
+    now = now_ms()
+    for job_id, score in [("due-1", now - 2_000), ("due-2", now - 1_000), ("later", now + 60_000)]:
+        await client.zadd(QUEUE, {job_id: score})
+        await client.set(f"{job_key_prefix}{job_id}", b"job")
+
+    assert await take(client, "due-1", "later", "due-2", "unknown", now=now) == ["due-1", "due-2"]
+
+    assert await client.zrange(QUEUE, 0, -1) == [b"later"]
+    assert await client.exists(f"{job_key_prefix}due-1", f"{job_key_prefix}due-2") == 0
+    assert await client.exists(f"{job_key_prefix}later") == 1
+    # Taken once: a second worker with the same ids gets nothing.
+    assert await take(client, "due-1", "due-2", now=now) == []
+
+
+async def test_take_stops_at_the_limit_and_leaves_the_rest_queued(client: aioredis.Redis) -> None:
+    now = now_ms()
+    ids = [f"due-{n}" for n in range(5)]
+    await client.zadd(QUEUE, {job_id: now - 1_000 for job_id in ids})
+
+    assert await take(client, *ids, now=now, limit=2) == ids[:2]
+    assert sorted(await client.zrange(QUEUE, 0, -1)) == [job_id.encode() for job_id in ids[2:]]
+
+
+def test_delivery_jobs_are_told_apart_from_arqs_own_by_their_id() -> None:
+    delivery_id = new_id("dlv")
+    assert is_delivery_job(delivery_id)
+    assert is_delivery_job(f"{delivery_id}:7")
+    assert not is_delivery_job("cron:sweep:1733400000000")
+    assert not is_delivery_job("dlv_not-an-id")
+    assert not is_delivery_job(new_id("evt"))
 
 
 # --- DeliveryWorker.start_jobs --------------------------------------------------------------

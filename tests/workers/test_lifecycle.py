@@ -12,14 +12,17 @@ import pytest
 import redis.asyncio as aioredis
 from arq.jobs import Job, JobStatus
 from arq.worker import Worker
+from sqlalchemy import update
 
+from app.db import utcnow
 from app.enums import Scope
+from app.models import Delivery
 from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, received, wait_for_delivery
-from workers.deliver import deliver
+from workers.dispatcher import deliver
 from workers.sweeper import sweep
 
 # Three times the retry cap (0.5 s): a further attempt would have arrived by then.
@@ -361,6 +364,27 @@ async def test_sweep_requeues_each_due_pending_delivery_once(
         assert await Job(delivery_id, job_ctx["redis"]).status() == JobStatus.queued
     gone = Job(by_webhook[hooks[2]["id"]], job_ctx["redis"])
     assert await gone.status() == JobStatus.not_found
+
+
+async def test_sweep_leaves_a_webhook_with_attempts_in_flight_to_their_hand_off(
+    tenant: Tenant, settings: Settings, job_ctx: dict[str, Any]
+) -> None:
+    await tenant.subscribed_webhook(url="https://hooks.example.com/busy")
+    first = await post_purchase(tenant, data={"order_id": "o-1"})
+    second = await post_purchase(tenant, data={"order_id": "o-2"})
+    assert await job_ctx["bookkeeper"].claim(first) is not None  # in flight now
+    await flush_redis(settings.redis_url)
+
+    # The record of the attempt in flight will hand `second` on; a job would be
+    # turned away.
+    assert await sweep(job_ctx) == 0
+
+    async with job_ctx["engine"].begin() as connection:  # the attempt's lease runs out
+        await connection.execute(
+            update(Delivery).where(Delivery.id == first).values(leased_until=utcnow())
+        )
+    assert await sweep(job_ctx) == 1  # nothing in flight: `second` is queued again
+    assert await Job(second, job_ctx["redis"]).status() == JobStatus.queued
 
 
 # --- outbound safety (API.md §6) ----------------------------------------------------------
