@@ -1,6 +1,6 @@
-"""A delivery's life beyond the happy path (API.md §3, §6): test pings, a webhook turned off
-or deleted mid-retry, manual retries, duplicated jobs, a queue rebuilt by the sweeper, and
-targets that resolve into a private network."""
+"""A delivery's life beyond the happy path (docs/api.md#deliveries, #outbound-safety): test
+pings, a webhook turned off or deleted mid-retry, manual retries, duplicated jobs, a queue
+rebuilt by the sweeper, and targets that resolve into a private network."""
 
 import asyncio
 import hashlib
@@ -363,7 +363,7 @@ async def test_sweep_requeues_each_due_pending_delivery_once(
     assert await gone.status() == JobStatus.not_found
 
 
-# --- outbound safety (API.md §6) ----------------------------------------------------------
+# --- outbound safety (docs/api.md#outbound-safety) ----------------------------------------
 
 
 class TestPrivateNetworksRefused:
