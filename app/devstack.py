@@ -69,8 +69,7 @@ class Child:
     environment: dict[str, str]
     log: Path | None = None  # None: the child writes to this terminal
     process: asyncio.subprocess.Process | None = None
-    starts: int = 0
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     async def _start(self) -> asyncio.subprocess.Process:
         output = self.log.open("ab") if self.log is not None else None
@@ -88,19 +87,22 @@ class Child:
             if output is not None:
                 output.close()
         self.process = process
-        self.starts += 1
         return process
 
     async def supervise(self) -> None:
         """Keeps the child running until stop()."""
         loop = asyncio.get_running_loop()
         backoff = FIRST_BACKOFF_SECONDS
-        while not self._stopping.is_set():
+        while not self.stopping.is_set():
             started = loop.time()
             process = await self._start()
+            if self.stopping.is_set():  # stop() came while it was being started
+                process.terminate()
+                await process.wait()
+                return
             say(f"{self.name} running (pid {process.pid})")
             code = await process.wait()
-            if self._stopping.is_set():
+            if self.stopping.is_set():
                 return
             if loop.time() - started >= STEADY_SECONDS:
                 backoff = FIRST_BACKOFF_SECONDS
@@ -108,13 +110,13 @@ class Child:
                 f"{self.name} (pid {process.pid}) {_exit_description(code)}; "
                 f"starting it again in {backoff:g} s"
             )
-            self._show_log_tail()
+            self.show_log_tail()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff)
+                await asyncio.wait_for(self.stopping.wait(), backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     async def stop(self) -> None:
-        self._stopping.set()
+        self.stopping.set()
         process = self.process
         if process is None or process.returncode is not None:
             return
@@ -126,7 +128,7 @@ class Child:
             process.kill()
             await process.wait()
 
-    def _show_log_tail(self) -> None:
+    def show_log_tail(self) -> None:
         if self.log is not None and self.log.exists():
             for line in self.log.read_text(errors="replace").splitlines()[-5:]:
                 say(f"  {self.name}: {line}")
@@ -158,7 +160,7 @@ async def wait_for_redis(url: str, child: Child) -> None:
                 return
             except (aioredis.ConnectionError, OSError):
                 if asyncio.get_running_loop().time() > deadline:
-                    child._show_log_tail()
+                    child.show_log_tail()
                     raise SystemExit(f"storehooks dev: Redis did not answer at {url}") from None
                 await asyncio.sleep(0.05)
     finally:
@@ -255,7 +257,9 @@ async def run(stop_signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SI
             return 0
         finally:
             await _stop_all(children)
-            for task in tasks:
+            # Each supervisor returns once its child is stopped; none should linger.
+            _done, lingering = await asyncio.wait(tasks, timeout=5) if tasks else (set(), set())
+            for task in lingering:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
