@@ -18,7 +18,10 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels
 USER storehooks
 WORKDIR /home/storehooks
+# Inside a container the worker's metrics listen on every interface, as the API does:
+# the published ports (docker-compose.yml) decide who reaches them.
 ENV STOREHOOKS_DATABASE_URL=sqlite+aiosqlite:////home/storehooks/storehooks.db \
+    STOREHOOKS_WORKER_METRICS_HOST=0.0.0.0 \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
 STOPSIGNAL SIGTERM

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-run:  ## start API + worker on SQLite, with a Redis of its own when none answers
+run:  ## start API + worker on SQLite and a Redis of its own; restarts what dies, Ctrl-C stops all
 	scripts/run.sh
 
 # Every install takes the versions constraints.txt locks; make lock refreshes it.

@@ -1,4 +1,4 @@
-"""The `storehooks` command: migrate, serve, accounts and keys."""
+"""The `storehooks` command: migrate, serve, worker, dev, accounts and keys."""
 
 import asyncio
 import json
@@ -68,6 +68,17 @@ def worker() -> None:
 
     log_format.configure()
     run_worker(get_settings())
+
+
+@cli.command()
+def dev() -> None:
+    """Run the whole service on this machine (what `make run` starts): a Redis of its own
+    unless STOREHOOKS_REDIS_URL is set, the migrations, one worker and the API on
+    STOREHOOKS_HOST:STOREHOOKS_PORT (127.0.0.1:8000); restarts any that dies; Ctrl-C
+    stops them all."""
+    from app.devstack import main as run_stack
+
+    run_stack()
 
 
 @accounts.command("create")

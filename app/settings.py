@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     # Each worker serves its metrics on this port (0: none); run several workers on
     # one host with a port each.
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    # The interface it listens on: this machine only, like the API, unless told otherwise.
+    worker_metrics_host: str = "127.0.0.1"
 
 
 @lru_cache

@@ -1,4 +1,4 @@
-"""Actions (API.md §3 Actions): binding, listing, unbinding, and which events they
+"""Actions (docs/api.md#actions): binding, listing, unbinding, and which events they
 route to which webhooks."""
 
 from typing import Any
@@ -313,7 +313,7 @@ async def test_delete_another_accounts_action_is_404(tenant: Tenant, other: Tena
     assert await listed(other.api, f"/webhooks/{theirs['id']}/actions") == [action]
 
 
-# --- matching (API.md §3: types equal, each non-null id of the action equal) ------------
+# --- matching (docs/api.md#actions: types equal, each non-null id of the action equal) ------------
 
 
 @pytest.mark.parametrize(

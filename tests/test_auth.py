@@ -1,4 +1,5 @@
-"""API keys and scopes (API.md §2): who may call what, and the /me and /api-keys routes."""
+"""API keys and scopes (docs/api.md#authentication-and-scopes, #api-keys): who may call
+what, and the /me and /api-keys routes."""
 
 import re
 from collections.abc import Iterator

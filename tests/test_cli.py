@@ -1,4 +1,4 @@
-"""The `storehooks` console commands of API.md §1, run as real subprocesses against
+"""The `storehooks` console commands of docs/api.md#running-it, run as real subprocesses against
 the same database file that the app under test reads."""
 
 import json

@@ -1,4 +1,4 @@
-"""Reading deliveries and their attempts (API.md §3 Deliveries)."""
+"""Reading deliveries and their attempts (docs/api.md#deliveries)."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any

@@ -1,4 +1,4 @@
-"""Every error is application/problem+json (API.md §3), and the 256 KiB body limit."""
+"""Every error is application/problem+json (docs/api.md#errors), and the 256 KiB body limit."""
 
 import json
 from collections.abc import AsyncIterator

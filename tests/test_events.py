@@ -1,4 +1,4 @@
-"""POST /events and the event reads (API.md §3 Events)."""
+"""POST /events and the event reads (docs/api.md#events)."""
 
 import json
 from datetime import UTC, datetime, timedelta

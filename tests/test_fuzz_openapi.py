@@ -72,7 +72,7 @@ OPERATIONS = [
 AUTHENTICATED = frozenset(
     (method.upper(), path) for method, path, operation in OPERATIONS if operation.get("security")
 )
-# The routes that answer 409 (API.md §3): a ping or retry on an inactive webhook, a
+# The routes that answer 409 (docs/api.md#errors): a ping or retry on an inactive webhook, a
 # retry of a delivery that is neither failed nor cancelled, a duplicate action.
 CONFLICTS = frozenset(
     {

@@ -1,4 +1,4 @@
-"""GET /healthz, /readyz, /metrics, /openapi.json and /docs (API.md §7)."""
+"""GET /healthz, /readyz, /metrics, /openapi.json and /docs (docs/api.md#operations)."""
 
 from typing import Any
 
@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import Tenant, client_for
 from tests.support.routes import normalize
 
-# Every route of API.md §2, §3 and §7, as (method, path) with the parameters unnamed.
+# Every route of docs/api.md, as (method, path) with the parameters unnamed.
 CONTRACT_ROUTES = {
     ("get", "/me"),
     ("post", "/api-keys"),

@@ -1,4 +1,5 @@
-"""Cursor pagination of every list (API.md §3: `?limit=` 1–200, default 50, newest first)."""
+"""Cursor pagination of every list (docs/api.md#pagination: `?limit=` 1–200, default 50,
+newest first)."""
 
 from collections.abc import Awaitable, Callable
 from typing import Any

@@ -1,6 +1,7 @@
-"""Delivery policies, the API side (API.md §8): the webhook fields success_statuses,
-ordered and max_in_flight; the event's ordering_key; notices of webhooks the service
-turned off; recovery of a window of failed deliveries; `waiting_for` on a delivery."""
+"""Delivery policies, the API side (docs/api.md#delivery-policies): the webhook fields
+success_statuses, ordered and max_in_flight; the event's ordering_key; notices of webhooks
+the service turned off; recovery of a window of failed deliveries; `waiting_for` on a
+delivery."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any

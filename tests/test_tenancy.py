@@ -1,5 +1,5 @@
-"""Accounts are walled off (API.md §2): another account's id answers 404 exactly as an id
-that does not exist, changes nothing, and never shows up in a list."""
+"""Accounts are walled off (docs/api.md#conventions): another account's id answers 404
+exactly as an id that does not exist, changes nothing, and never shows up in a list."""
 
 from dataclasses import dataclass, field
 from typing import Any

@@ -1,4 +1,4 @@
-"""Webhooks (API.md §3 Webhooks, §6 Outbound safety): CRUD, validation, private
+"""Webhooks (docs/api.md#webhooks, #outbound-safety): CRUD, validation, private
 targets, soft delete and the signing secret."""
 
 import base64
@@ -236,7 +236,7 @@ async def test_another_accounts_webhook_is_404(
     assert secret == {"secret": theirs["secret"]}
 
 
-# --- outbound safety (§6) --------------------------------------------------------------
+# --- outbound safety (docs/api.md#outbound-safety) ------------------------------------
 
 
 @pytest.mark.parametrize("url", PRIVATE_URLS)

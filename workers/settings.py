@@ -49,7 +49,9 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         settings.delivery_timeout_seconds,
         capacity=MAX_CONCURRENT_ATTEMPTS,
     )
-    ctx["metrics_server"] = _serve_metrics(settings.worker_metrics_port)
+    ctx["metrics_server"] = _serve_metrics(
+        settings.worker_metrics_port, settings.worker_metrics_host
+    )
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
@@ -62,11 +64,11 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
         ctx["metrics_server"].server_close()
 
 
-def _serve_metrics(port: int) -> Any:
+def _serve_metrics(port: int, host: str) -> Any:
     if not port:
         return None
     try:
-        server, _thread = start_http_server(port)
+        server, _thread = start_http_server(port, addr=host)
     except OSError as exc:  # another worker on this host holds the port
         logger.warning("worker metrics not served on port %d: %s", port, exc)
         return None

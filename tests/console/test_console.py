@@ -1,5 +1,5 @@
 """The web console at /ui, in Debian's Chromium, against a real API, worker, Redis and
-receiver (API.md; issue 7). Each test does what a merchant does and checks what the
+receiver (docs/api.md; issue 7). Each test does what a merchant does and checks what the
 API then holds and what the receiver got."""
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Checks for RFC 9457 problem answers, the one shape of every error (API.md §3)."""
+"""Checks for RFC 9457 problem answers, the one shape of every error (docs/api.md#errors)."""
 
 from typing import Any
 

@@ -1,6 +1,7 @@
 """Real `storehooks` processes for the tests that need whole servers: started as
 subprocesses, logged to files, killed at the end whatever happens."""
 
+import ipaddress
 import subprocess
 import sys
 import time
@@ -53,3 +54,22 @@ def answers_http(url: str) -> bool:
         return httpx.get(url, timeout=0.5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on `port`, read from the kernel's
+    tables (/proc/net/tcp and tcp6), so a test sees where a server really listens."""
+    found: set[str] = set()
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        with open(table) as rows:
+            next(rows)
+            for row in rows:
+                local, state = row.split()[1], row.split()[3]
+                address, _, port_hex = local.partition(":")
+                if state != "0A" or int(port_hex, 16) != port:  # 0A: LISTEN
+                    continue
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, width, 4))
+                found.add(str(ipaddress.ip_address(words)))
+    return found

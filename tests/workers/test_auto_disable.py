@@ -1,7 +1,7 @@
-"""Automatic disabling (API.md §8): a 410 turns a webhook off at once, failing every
-attempt for STOREHOOKS_AUTO_DISABLE_AFTER_HOURS (here shortened to about a second) turns
-it off too; either way its pending deliveries end cancelled, a notice is recorded and a
-metric counts it."""
+"""Automatic disabling (docs/api.md#automatic-disabling): a 410 turns a webhook off at once,
+failing every attempt for STOREHOOKS_AUTO_DISABLE_AFTER_HOURS (here shortened to about a
+second) turns it off too; either way its pending deliveries end cancelled, a notice is
+recorded and a metric counts it."""
 
 import asyncio
 from datetime import datetime

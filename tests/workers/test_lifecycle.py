@@ -1,6 +1,6 @@
-"""A delivery's life beyond the happy path (API.md §3, §6): test pings, a webhook turned off
-or deleted mid-retry, manual retries, duplicated jobs, a queue rebuilt by the sweeper, and
-targets that resolve into a private network."""
+"""A delivery's life beyond the happy path (docs/api.md#deliveries, #outbound-safety): test
+pings, a webhook turned off or deleted mid-retry, manual retries, duplicated jobs, a queue
+rebuilt by the sweeper, and targets that resolve into a private network."""
 
 import asyncio
 import hashlib
@@ -387,7 +387,7 @@ async def test_sweep_leaves_a_webhook_with_attempts_in_flight_to_their_hand_off(
     assert await Job(second, job_ctx["redis"]).status() == JobStatus.queued
 
 
-# --- outbound safety (API.md §6) ----------------------------------------------------------
+# --- outbound safety (docs/api.md#outbound-safety) ----------------------------------------
 
 
 class TestPrivateNetworksRefused:

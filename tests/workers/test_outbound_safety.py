@@ -1,5 +1,6 @@
-"""Outbound safety (API.md §6) below the job: the worker's real HTTP client against a real
-receiver on 127.0.0.1, and the address rules it shares with the API."""
+"""Outbound safety (docs/api.md#outbound-safety) below the job: the worker's real HTTP
+client against a real receiver on 127.0.0.1, and the address rules it shares with the
+API."""
 
 import ipaddress
 

@@ -1,6 +1,7 @@
-"""What each answer (or failure to answer) does to a delivery (API.md §1, §3): success only
-at exactly 200, retries up to MAX_ATTEMPTS, no redirects, timeouts, TLS and connection
-failures, the stored response body, Retry-After, and the retry policy as pure functions."""
+"""What each answer (or failure to answer) does to a delivery (docs/api.md#deliveries,
+#retries): success only at exactly 200, retries up to MAX_ATTEMPTS, no redirects, timeouts,
+TLS and connection failures, the stored response body, Retry-After, and the retry policy as
+pure functions."""
 
 import asyncio
 import time
@@ -237,7 +238,7 @@ async def test_retry_after_is_still_capped(
     assert gap_seconds(delivery) < 2.0
 
 
-# The retry policy as pure functions (API.md §1)
+# The retry policy as pure functions (docs/api.md#retries)
 
 DEFAULTS = Settings(retry_base_seconds=10, retry_max_delay_seconds=14400)
 

@@ -1,4 +1,5 @@
-"""Property tests of the wire formats (API.md §4, §5; docs/receiving.md), with hypothesis.
+"""Property tests of the wire formats (docs/api.md#notifications, docs/receiving.md), with
+hypothesis.
 
 For any JSON object ``data`` put into an event payload by ``event_payload`` (unicode keys and
 values including non-BMP and control characters, nested objects and lists, nulls, booleans,
@@ -6,7 +7,8 @@ big integers, finite floats, empty containers), and for ping payloads, what ``re
 sends is proved to carry the payload as the contract says:
 
 - json: the body parses back to exactly ``{"payload": <payload>, "md5": <md5>}`` (types and
-  key order included), and the md5 is the MD5 of the canonical JSON as API.md §4 writes it.
+  key order included), and the md5 is the MD5 of the canonical JSON as docs/api.md#payloads
+  writes it.
 - xml: the body starts with the contract's declaration, ElementTree and xmltodict both parse
   it and see the same document, and it decodes to the payload under the mapping documented in
   ``workers/payloads.py``, which is lossy by design: every value arrives as text (null, ``""``,
@@ -154,7 +156,7 @@ def event(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def md5_of(payload: dict[str, Any]) -> str:
-    """API.md §4, written out here rather than taken from the code under test."""
+    """docs/api.md#payloads, written out here rather than taken from the code under test."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.md5(canonical.encode("utf-8")).hexdigest()
 

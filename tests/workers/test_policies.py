@@ -1,6 +1,7 @@
-"""Delivery policies (API.md §8) with a real worker, Redis and receivers: the success
-rule, ordered delivery per key (one worker, two workers, a crash mid-sequence), the
-in-flight limit and first attempts ahead of a dead endpoint's backlog, and recovery."""
+"""Delivery policies (docs/api.md#delivery-policies) with a real worker, Redis and
+receivers: the success rule, ordered delivery per key (one worker, two workers, a crash
+mid-sequence), the in-flight limit and first attempts ahead of a dead endpoint's backlog,
+and recovery."""
 
 import asyncio
 import itertools

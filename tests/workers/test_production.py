@@ -29,6 +29,7 @@ from app.ids import new_id
 from app.models import Delivery, DeliveryAttempt, Event
 from app.settings import Settings
 from tests.conftest import ROOT, Tenant, client_for, free_port, me, secret_part
+from tests.support.processes import listening_addresses
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, received, running_worker, wait_for_delivery
 from workers import retention
@@ -275,6 +276,8 @@ async def test_the_worker_serves_its_metrics_on_its_port_and_frees_it_on_close(
     ):
         before = worker_counts(await scrape(client, url))
         assert not port_is_free(port)  # the check below can tell a held port
+        # This machine only, as STOREHOOKS_WORKER_METRICS_HOST defaults to.
+        assert listening_addresses(port) == {"127.0.0.1"}
         delivery_id = await post_purchase(tenant)
         assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
         # The counters move just after the outcome is committed: wait for the last one.

@@ -1,6 +1,7 @@
-"""What a hostile receiver can make a worker do (API.md §3: the body stored cut at 1 KiB;
-§1: the whole-request timeout): an endless or huge answer is cut at 1 KiB and abandoned,
-not read; an answer trickled a byte a second is cut at the delivery timeout.
+"""What a hostile receiver can make a worker do (docs/api.md#deliveries: the body stored cut
+at 1 KiB; STOREHOOKS_DELIVERY_TIMEOUT_SECONDS, the whole-request timeout): an endless or
+huge answer is cut at 1 KiB and abandoned, not read; an answer trickled a byte a second is
+cut at the delivery timeout.
 
 The receivers are real asyncio servers on 127.0.0.1 that write the raw HTTP answer
 themselves and count what the worker let them write.

@@ -1,6 +1,7 @@
-"""Outbound safety corners (API.md §6, docs/security.md) with private networks NOT allowed:
-every spelling of an inside address, at the API and at the worker's real HTTP client; names
-that resolve inside; DNS rebinding between the check and the connect.
+"""Outbound safety corners (docs/api.md#outbound-safety, docs/security.md) with private
+networks NOT allowed: every spelling of an inside address, at the API and at the worker's
+real HTTP client; names that resolve inside; DNS rebinding between the check and the
+connect.
 
 The receivers are real servers on 127.0.0.1, and every test checks that the one standing
 for "inside" got no request. Two stand-ins keep the tests off the internet:
@@ -201,8 +202,8 @@ async def test_the_api_refuses_every_spelling_of_an_inside_address(
 async def test_the_api_accepts_host_names_and_leaves_them_to_the_worker(
     tenant: Tenant, receiver: Receiver, host: str
 ) -> None:
-    """API.md §6 refuses IP literals at create; a name is judged where it resolves,
-    at each attempt (below, and tests/workers/test_lifecycle.py)."""
+    """docs/api.md#outbound-safety: IP literals are refused at create; a name is judged
+    where it resolves, at each attempt (below, and tests/workers/test_lifecycle.py)."""
     url = f"http://{host}:{receiver.port}/hook"
     response = await tenant.api.post("/webhooks", json=webhook_body(url))
     assert response.status_code == 201, response.text

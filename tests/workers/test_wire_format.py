@@ -1,6 +1,7 @@
-"""What a receiver gets on the wire (API.md §4, §5): each body format parsed field by field,
-the md5 recomputed, the Standard Webhooks headers verified with the reference library, the
-method, the headers across retries and a secret rotation, and HTTPS through the tests' CA."""
+"""What a receiver gets on the wire (docs/api.md#notifications): each body format parsed
+field by field, the md5 recomputed, the Standard Webhooks headers verified with the
+reference library, the method, the headers across retries and a secret rotation, and HTTPS
+through the tests' CA."""
 
 import hashlib
 import json
@@ -26,7 +27,7 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" ?>'
 
 
 def md5_of(payload: dict[str, Any]) -> str:
-    """API.md §4, written out here rather than imported from the code under test."""
+    """docs/api.md#payloads, written out here rather than imported from the code under test."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.md5(canonical.encode("utf-8")).hexdigest()
 
