@@ -39,7 +39,7 @@ class DeliveryDetail(DeliveryOut):
     attempts: list[AttemptOut]
     waiting_for: str | None = Field(
         description="Held back by ordered delivery: the earlier pending delivery of the same "
-        "ordering key that it waits for (API.md §8); otherwise null."
+        "ordering key that it waits for (docs/delivery.md, Ordered delivery); otherwise null."
     )
 
 

@@ -1,4 +1,4 @@
-"""The /notices route (API.md §8)."""
+"""The /notices route (docs/delivery.md, Automatic disabling)."""
 
 from typing import Annotated
 
