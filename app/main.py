@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from app import __version__, queue
 from app.actions.router import router as actions_router
+from app.api_docs.mount import mount_api_docs
 from app.auth.body_guard import on_validation_error_after_auth
 from app.auth.lookup import KeyLookup
 from app.auth.rate_limit import RateLimiter
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Webhook management and delivery for an app store.",
         lifespan=lifespan,
+        docs_url=None,  # mount_api_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, on_validation_error_after_auth)
@@ -77,4 +80,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     mount_console(app)
+    mount_api_docs(app)
     return app
