@@ -23,6 +23,7 @@ Read = Annotated[Principal, requires(Scope.ACTIONS_READ)]
     status_code=201,
     response_model=ActionOut,
     responses=problem_responses(404, 409, 413, 422),
+    operation_id="createAction",
 )
 async def create_action(
     body: ActionCreate, _: Write, webhook: WebhookDep, session: SessionDep
@@ -34,6 +35,7 @@ async def create_action(
     "/webhooks/{webhook_id}/actions",
     response_model=Page[ActionOut],
     responses=problem_responses(404, 422),
+    operation_id="listWebhookActions",
 )
 async def list_webhook_actions(
     _: Read, webhook: WebhookDep, session: SessionDep, page: PageDep
@@ -42,7 +44,12 @@ async def list_webhook_actions(
     return Page(data=[ActionOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/actions", response_model=Page[ActionOut], responses=problem_responses(422))
+@router.get(
+    "/actions",
+    response_model=Page[ActionOut],
+    responses=problem_responses(422),
+    operation_id="searchActions",
+)
 async def search_actions(
     principal: Read,
     session: SessionDep,
@@ -62,6 +69,7 @@ async def search_actions(
     status_code=204,
     response_class=Response,
     responses=problem_responses(404),
+    operation_id="deleteAction",
 )
 async def delete_action(action_id: str, _: Write, webhook: WebhookDep, session: SessionDep) -> None:
     await service.remove(session, webhook, action_id)

@@ -18,7 +18,12 @@ router = APIRouter(
 Read = Annotated[Principal, requires(Scope.DELIVERIES_READ)]
 
 
-@router.get("", response_model=Page[DeliveryOut], responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=Page[DeliveryOut],
+    responses=problem_responses(422),
+    operation_id="listDeliveries",
+)
 async def list_deliveries(
     principal: Read,
     session: SessionDep,
@@ -38,7 +43,12 @@ async def list_deliveries(
     return Page(data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/{delivery_id}", response_model=DeliveryDetail, responses=problem_responses(404))
+@router.get(
+    "/{delivery_id}",
+    response_model=DeliveryDetail,
+    responses=problem_responses(404),
+    operation_id="getDelivery",
+)
 async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -> DeliveryDetail:
     delivery = await service.get(session, principal.account_id, delivery_id)
     attempts = await service.attempts(session, delivery)
@@ -56,6 +66,7 @@ async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -
     status_code=202,
     response_model=RetryAccepted,
     responses=problem_responses(404, 409, 413),
+    operation_id="retryDelivery",
 )
 async def retry_delivery(
     delivery_id: str,

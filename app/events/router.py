@@ -20,10 +20,20 @@ router = APIRouter(
     prefix="/events", tags=["events"], responses=problem_responses(401, 403, 422, 429)
 )
 Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
+REPLAYED = {
+    "description": "`true` when this answers a repeated Idempotency-Key: the answer of the "
+    "first request, and nothing created. Absent otherwise.",
+    "required": False,
+    "schema": {"type": "string", "enum": ["true"]},
+}
 
 
 @router.post(
-    "", status_code=202, response_model=EventAccepted, responses=problem_responses(413, 422)
+    "",
+    status_code=202,
+    response_model=EventAccepted,
+    responses={202: {"headers": {"Idempotent-Replayed": REPLAYED}}, **problem_responses(413, 422)},
+    operation_id="createEvent",
 )
 async def post_event(
     body: EventCreate,
@@ -50,12 +60,19 @@ async def post_event(
     return EventAccepted(id=accepted.event_id, deliveries=accepted.deliveries)
 
 
-@router.get("/{event_id}", response_model=EventOut, responses=problem_responses(404))
+@router.get(
+    "/{event_id}",
+    response_model=EventOut,
+    responses=problem_responses(404),
+    operation_id="getEvent",
+)
 async def get_event(event_id: str, principal: Read, session: SessionDep) -> EventOut:
     return EventOut.model_validate(await service.get(session, principal.account_id, event_id))
 
 
-@router.get("", response_model=Page[EventOut], responses=problem_responses(422))
+@router.get(
+    "", response_model=Page[EventOut], responses=problem_responses(422), operation_id="listEvents"
+)
 async def list_events(
     principal: Read,
     session: SessionDep,

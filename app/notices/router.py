@@ -17,7 +17,7 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=Page[NoticeOut])
+@router.get("", response_model=Page[NoticeOut], operation_id="listNotices")
 async def list_notices(
     principal: Annotated[Principal, requires(Scope.WEBHOOKS_READ)],
     session: SessionDep,
