@@ -6,11 +6,11 @@ from fastapi import APIRouter, Response
 
 from app.auth import service
 from app.auth.dependencies import AnyKey, Principal, requires
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Me
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, Me
 from app.deps import SessionDep
 from app.enums import Scope
 from app.errors import Forbidden, problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 
 router = APIRouter(tags=["auth"], responses=problem_responses(401, 403, 422, 429))
 ManageKeys = Annotated[Principal, requires(Scope.KEYS_MANAGE)]
@@ -45,10 +45,10 @@ async def create_key(
     )
 
 
-@router.get("/api-keys", response_model=Page[ApiKeyOut], operation_id="listApiKeys")
-async def list_keys(principal: ManageKeys, session: SessionDep, page: PageDep) -> Page[ApiKeyOut]:
+@router.get("/api-keys", response_model=ApiKeyPage, operation_id="listApiKeys")
+async def list_keys(principal: ManageKeys, session: SessionDep, page: PageDep) -> ApiKeyPage:
     keys, next_cursor = await service.list_keys(session, principal.account_id, page)
-    return Page(data=[ApiKeyOut.model_validate(key) for key in keys], next_cursor=next_cursor)
+    return ApiKeyPage(data=[ApiKeyOut.model_validate(key) for key in keys], next_cursor=next_cursor)
 
 
 @router.delete(

@@ -6,11 +6,17 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import Principal, requires
 from app.deliveries import service
-from app.deliveries.schemas import AttemptOut, DeliveryDetail, DeliveryOut, RetryAccepted
+from app.deliveries.schemas import (
+    AttemptOut,
+    DeliveryDetail,
+    DeliveryOut,
+    DeliveryPage,
+    RetryAccepted,
+)
 from app.deps import SessionDep, SettingsDep
 from app.enums import DeliveryStatus, Scope
 from app.errors import problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 
 router = APIRouter(
     prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403, 422, 429)
@@ -20,7 +26,7 @@ Read = Annotated[Principal, requires(Scope.DELIVERIES_READ)]
 
 @router.get(
     "",
-    response_model=Page[DeliveryOut],
+    response_model=DeliveryPage,
     responses=problem_responses(422),
     operation_id="listDeliveries",
 )
@@ -31,7 +37,7 @@ async def list_deliveries(
     webhook_id: str | None = None,
     event_id: str | None = None,
     status: DeliveryStatus | None = None,
-) -> Page[DeliveryOut]:
+) -> DeliveryPage:
     rows, next_cursor = await service.list_page(
         session,
         principal.account_id,
@@ -40,7 +46,9 @@ async def list_deliveries(
         event_id=event_id,
         status=status,
     )
-    return Page(data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return DeliveryPage(
+        data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=next_cursor
+    )
 
 
 @router.get(

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.enums import DeliveryKind, DeliveryStatus
+from app.pagination import Page
 from app.times import UtcDatetime
 
 
@@ -60,3 +61,7 @@ class RetryAccepted(BaseModel):
 
 class PingAccepted(BaseModel):
     delivery_id: str
+
+
+class DeliveryPage(Page[DeliveryOut]):
+    """One page of deliveries, newest first."""

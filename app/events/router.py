@@ -10,10 +10,10 @@ from app.deps import SessionDep
 from app.enums import EventType, Scope
 from app.errors import problem_responses
 from app.events import service
-from app.events.schemas import EventAccepted, EventCreate, EventOut
+from app.events.schemas import EventAccepted, EventCreate, EventOut, EventPage
 from app.events.writer import EventWriter, Submission
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 from app.text import storable_optional
 
 router = APIRouter(
@@ -71,7 +71,7 @@ async def get_event(event_id: str, principal: Read, session: SessionDep) -> Even
 
 
 @router.get(
-    "", response_model=Page[EventOut], responses=problem_responses(422), operation_id="listEvents"
+    "", response_model=EventPage, responses=problem_responses(422), operation_id="listEvents"
 )
 async def list_events(
     principal: Read,
@@ -79,8 +79,8 @@ async def list_events(
     page: PageDep,
     type: EventType | None = None,
     app_id: str | None = None,
-) -> Page[EventOut]:
+) -> EventPage:
     rows, next_cursor = await service.list_page(
         session, principal.account_id, page, event_type=type, app_id=app_id
     )
-    return Page(data=[EventOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return EventPage(data=[EventOut.model_validate(row) for row in rows], next_cursor=next_cursor)

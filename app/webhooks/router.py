@@ -10,10 +10,17 @@ from app.deliveries.schemas import PingAccepted, Recovered, RecoverWindow
 from app.deps import SessionDep, SettingsDep
 from app.enums import Scope
 from app.errors import problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 from app.webhooks import service
 from app.webhooks.dependencies import WebhookDep
-from app.webhooks.schemas import Secret, WebhookCreate, WebhookCreated, WebhookOut, WebhookUpdate
+from app.webhooks.schemas import (
+    Secret,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookPage,
+    WebhookUpdate,
+)
 
 router = APIRouter(
     prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422, 429)
@@ -51,7 +58,7 @@ async def create_webhook(
 
 @router.get(
     "",
-    response_model=Page[WebhookOut],
+    response_model=WebhookPage,
     responses=problem_responses(422),
     operation_id="listWebhooks",
 )
@@ -59,9 +66,11 @@ async def list_webhooks(
     principal: Annotated[Principal, requires(Scope.WEBHOOKS_READ)],
     session: SessionDep,
     page: PageDep,
-) -> Page[WebhookOut]:
+) -> WebhookPage:
     rows, next_cursor = await service.list_page(session, principal.account_id, page)
-    return Page(data=[WebhookOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return WebhookPage(
+        data=[WebhookOut.model_validate(row) for row in rows], next_cursor=next_cursor
+    )
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, responses=ONE, operation_id="getWebhook")

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.enums import DisabledReason, HttpMethod, PayloadType, SuccessStatuses
+from app.pagination import Page
 from app.text import storable_text
 
 MAX_URL_LENGTH = 2048
@@ -115,3 +116,7 @@ class WebhookCreated(WebhookOut):
 
 class Secret(BaseModel):
     secret: str
+
+
+class WebhookPage(Page[WebhookOut]):
+    """One page of webhooks, newest first."""

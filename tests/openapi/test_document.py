@@ -79,8 +79,11 @@ def test_every_json_body_and_answer_is_a_named_schema() -> None:
         assert schema["$ref"].removeprefix("#/components/schemas/") in SCHEMAS, where
 
 
-def test_no_schema_name_is_made_up_from_a_route() -> None:
-    assert [name for name in SCHEMAS if re.search(r"[a-z]_[a-z]|Get$|Post$", name)] == []
+def test_every_schema_name_is_a_plain_class_name() -> None:
+    """Not made up from a route (HealthzHealthzGetResponse...) nor from a generic
+    (Page_WebhookOut_): a page of webhooks is a WebhookPage."""
+    assert [name for name in SCHEMAS if not re.fullmatch(r"[A-Z][A-Za-z0-9]+", name)] == []
+    assert {"WebhookPage", "DeliveryPage", "Health", "Readiness"} <= set(SCHEMAS)
 
 
 def test_every_enum_names_its_members() -> None:
