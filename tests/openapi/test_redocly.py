@@ -1,11 +1,9 @@
 """Redocly CLI's lint of the app's OpenAPI document (issue 14, point 6): no error and no
-warning under redocly.yaml. Redocly comes from npm at the version package-lock.json
-locks, installed with `npm ci` into tests/openapi/node_modules when it is missing or
-older than the lock."""
+warning under redocly.yaml. Redocly is the version tests/openapi/package-lock.json locks
+(conftest.py installs it)."""
 
 import copy
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,20 +14,10 @@ from app.main import create_app
 from app.settings import Settings
 from tests.conftest import ROOT
 
-HERE = Path(__file__).parent
-REDOCLY = HERE / "node_modules" / ".bin" / "redocly"
-INSTALLED = HERE / "node_modules" / ".installed"
-
 
 @pytest.fixture(scope="session")
-def redocly() -> Path:
-    lock = HERE / "package-lock.json"
-    if not INSTALLED.exists() or INSTALLED.stat().st_mtime < lock.stat().st_mtime:
-        if shutil.which("npm") is None:
-            pytest.fail("npm is missing: apt-get install nodejs npm (.ci/run does)")
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300)
-        INSTALLED.touch()
-    return REDOCLY
+def redocly(node_tools: Path) -> Path:
+    return node_tools / "redocly"
 
 
 def lint(redocly: Path, document: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
