@@ -1,4 +1,4 @@
-"""The closed vocabularies of the contract (API.md), shared by the API and the workers."""
+"""The closed vocabularies of the contract (docs/api.md), shared by the API and the workers."""
 
 from enum import StrEnum
 
@@ -39,7 +39,7 @@ class DisabledReason(StrEnum):
 
 
 class SuccessStatuses(StrEnum):
-    """Which answers count as delivered (API.md §8)."""
+    """Which answers count as delivered (docs/delivery.md, Delivery policies)."""
 
     ONLY_200 = "200"
     ANY_2XX = "2xx"

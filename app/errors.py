@@ -9,12 +9,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -32,11 +33,17 @@ class ProblemDetail(BaseModel):
 class Problem(BaseModel):
     """The body of every error answer."""
 
+    # `type` is always sent; `errors` only on a 422, and never as null.
+    model_config = ConfigDict(json_schema_extra={"required": ["type", "title", "status", "detail"]})
+
     type: str = "about:blank"
     title: str
     status: int
     detail: str
-    errors: list[ProblemDetail] | None = None
+    errors: Annotated[
+        list[ProblemDetail] | SkipJsonSchema[None],
+        Field(json_schema_extra=lambda schema: schema.pop("default")),
+    ] = None
 
 
 class ProblemError(Exception):
@@ -101,12 +108,34 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
 
 
+# The headers that always come with a problem of that status.
+PROBLEM_HEADERS: Mapping[int, dict[str, Any]] = MappingProxyType(
+    {
+        401: {
+            "WWW-Authenticate": {
+                "description": "`Bearer`: send an API key as `Authorization: Bearer <key>`.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        },
+        429: {
+            "Retry-After": {
+                "description": "Whole seconds until the key may send another request.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+)
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` entry declaring that a route may answer these problems."""
     return {
         status: {
             "description": HTTPStatus(status).phrase,
             "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_SCHEMA_REF}}},
+            **({"headers": PROBLEM_HEADERS[status]} if status in PROBLEM_HEADERS else {}),
         }
         for status in statuses
     }

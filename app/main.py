@@ -2,13 +2,13 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from app import __version__, queue
+from app import __version__, openapi, queue
 from app.actions.router import router as actions_router
+from app.api_docs.mount import mount_api_docs
 from app.auth.body_guard import on_validation_error_after_auth
 from app.auth.lookup import KeyLookup
 from app.auth.rate_limit import RateLimiter
@@ -17,24 +17,13 @@ from app.body_limit import BodyLimitMiddleware
 from app.console.mount import mount_console
 from app.db import make_engine, make_sessionmaker, read_only
 from app.deliveries.router import router as deliveries_router
-from app.errors import add_problem_schema, install_error_handlers
+from app.errors import install_error_handlers
 from app.events.router import router as events_router
 from app.events.writer import EventWriter
 from app.notices.router import router as notices_router
 from app.ops.router import router as ops_router
 from app.settings import Settings, get_settings
 from app.webhooks.router import router as webhooks_router
-
-
-def _document_problems(app: FastAPI) -> None:
-    default_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = add_problem_schema(default_openapi())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,10 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Webhook management and delivery for an app store.",
         lifespan=lifespan,
+        docs_url=None,  # mount_api_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, on_validation_error_after_auth)
-    _document_problems(app)
+    openapi.install(app)
     app.add_middleware(BodyLimitMiddleware)
     for router in (
         auth_router,
@@ -77,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     mount_console(app)
+    mount_api_docs(app)
     return app

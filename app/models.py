@@ -83,7 +83,7 @@ class Webhook(Base):
     disabled_reason: Mapped[DisabledReason | None] = mapped_column(
         _enum(DisabledReason), default=None
     )
-    # Delivery policies (API.md §8).
+    # Delivery policies (docs/delivery.md, Delivery policies).
     success_statuses: Mapped[SuccessStatuses] = mapped_column(
         _enum(SuccessStatuses), default=SuccessStatuses.ONLY_200, server_default="200"
     )
@@ -159,7 +159,8 @@ class Delivery(Base):
         Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
         Index("ix_deliveries_account_id_id", "account_id", "id"),
         Index("ix_deliveries_event_id", "event_id"),
-        # An ordered webhook's deliveries of one key, in event order (API.md §8).
+        # An ordered webhook's deliveries of one key, in event order
+        # (docs/delivery.md, Ordered delivery).
         Index("ix_deliveries_ordering", "webhook_id", "ordering_key", "status", "ordered_at"),
         # The attempts in flight to a webhook, for max_in_flight.
         Index("ix_deliveries_in_flight", "webhook_id", "leased_until"),

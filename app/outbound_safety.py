@@ -1,4 +1,5 @@
-"""Which addresses a webhook may never reach (API.md §6), unless private networks are allowed.
+"""Which addresses a webhook may never reach (docs/security.md, Outbound requests),
+unless private networks are allowed.
 
 Shared by the API (refusing IP literals at create/update) and the worker
 (refusing every resolved address at each attempt).

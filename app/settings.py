@@ -1,4 +1,4 @@
-"""Settings, read from STOREHOOKS_* environment variables (API.md §1)."""
+"""Settings, read from STOREHOOKS_* environment variables (docs/api.md, Running it)."""
 
 from functools import lru_cache
 
@@ -18,7 +18,8 @@ class Settings(BaseSettings):
     allow_private_networks: bool = False
     ca_bundle: str | None = None
     retention_days: float = Field(default=30, gt=0)
-    # A webhook whose every attempt has failed for this long is turned off (API.md §8).
+    # A webhook whose every attempt has failed for this long is turned off (docs/delivery.md,
+    # Automatic disabling).
     auto_disable_after_hours: float = Field(default=72, gt=0)
     # Requests a second each API key may make, per API process (0: no limit); above it
     # the API answers 429 with Retry-After.

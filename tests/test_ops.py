@@ -207,4 +207,7 @@ async def test_docs_answer(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/docs")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert "/openapi.json" in response.text
+    # Swagger UI is started by a served script (no inline script under the CSP).
+    assert '<script src="/docs/static/swagger-init.js">' in response.text
+    start = await anonymous.get("/docs/static/swagger-init.js")
+    assert 'url: "/openapi.json"' in start.text

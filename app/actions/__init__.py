@@ -1,1 +1,1 @@
-"""Actions: which events (type, app, SKU) go to which webhook (API.md §3 Actions)."""
+"""Actions: which events (type, app, SKU) go to which webhook (docs/api.md, Actions)."""

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from app.actions import service
-from app.actions.schemas import ActionCreate, ActionOut
+from app.actions.schemas import ActionCreate, ActionOut, ActionPage
 from app.auth.dependencies import Principal, requires
 from app.deps import SessionDep
 from app.enums import EventType, Scope
 from app.errors import problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 from app.webhooks.dependencies import WebhookDep
 
 router = APIRouter(tags=["actions"], responses=problem_responses(401, 403, 422, 429))
@@ -23,6 +23,7 @@ Read = Annotated[Principal, requires(Scope.ACTIONS_READ)]
     status_code=201,
     response_model=ActionOut,
     responses=problem_responses(404, 409, 413, 422),
+    operation_id="createAction",
 )
 async def create_action(
     body: ActionCreate, _: Write, webhook: WebhookDep, session: SessionDep
@@ -32,17 +33,23 @@ async def create_action(
 
 @router.get(
     "/webhooks/{webhook_id}/actions",
-    response_model=Page[ActionOut],
+    response_model=ActionPage,
     responses=problem_responses(404, 422),
+    operation_id="listWebhookActions",
 )
 async def list_webhook_actions(
     _: Read, webhook: WebhookDep, session: SessionDep, page: PageDep
-) -> Page[ActionOut]:
+) -> ActionPage:
     rows, next_cursor = await service.list_for_webhook(session, webhook, page)
-    return Page(data=[ActionOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return ActionPage(data=[ActionOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/actions", response_model=Page[ActionOut], responses=problem_responses(422))
+@router.get(
+    "/actions",
+    response_model=ActionPage,
+    responses=problem_responses(422),
+    operation_id="searchActions",
+)
 async def search_actions(
     principal: Read,
     session: SessionDep,
@@ -50,11 +57,11 @@ async def search_actions(
     app_id: Annotated[str | None, Query(max_length=200)] = None,
     sku_id: Annotated[str | None, Query(max_length=200)] = None,
     event_type: EventType | None = None,
-) -> Page[ActionOut]:
+) -> ActionPage:
     rows, next_cursor = await service.search(
         session, principal.account_id, page, app_id=app_id, sku_id=sku_id, event_type=event_type
     )
-    return Page(data=[ActionOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return ActionPage(data=[ActionOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.delete(
@@ -62,6 +69,7 @@ async def search_actions(
     status_code=204,
     response_class=Response,
     responses=problem_responses(404),
+    operation_id="deleteAction",
 )
 async def delete_action(action_id: str, _: Write, webhook: WebhookDep, session: SessionDep) -> None:
     await service.remove(session, webhook, action_id)

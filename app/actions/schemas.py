@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from app.enums import EventType
+from app.pagination import Page
 from app.text import storable_text
 
 StoreId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
@@ -42,3 +43,7 @@ class ActionOut(BaseModel):
     app_id: str | None
     sku_id: str | None
     created_at: datetime
+
+
+class ActionPage(Page[ActionOut]):
+    """One page of actions, newest first."""

@@ -1,4 +1,5 @@
-"""Authenticates the bearer key and checks the one scope each route needs (API.md §2)."""
+"""Authenticates the bearer key and checks the one scope each route needs (docs/api.md,
+Auth, accounts and scopes)."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass

@@ -6,17 +6,17 @@ from fastapi import APIRouter, Response
 
 from app.auth import service
 from app.auth.dependencies import AnyKey, Principal, requires
-from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Me
+from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, Me
 from app.deps import SessionDep
 from app.enums import Scope
 from app.errors import Forbidden, problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 
 router = APIRouter(tags=["auth"], responses=problem_responses(401, 403, 422, 429))
 ManageKeys = Annotated[Principal, requires(Scope.KEYS_MANAGE)]
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me", response_model=Me, operation_id="getMe")
 async def me(principal: AnyKey) -> Me:
     return Me(
         account_id=principal.account_id,
@@ -30,6 +30,7 @@ async def me(principal: AnyKey) -> Me:
     status_code=201,
     response_model=ApiKeyCreated,
     responses=problem_responses(413),
+    operation_id="createApiKey",
 )
 async def create_key(
     body: ApiKeyCreate, principal: ManageKeys, session: SessionDep
@@ -44,14 +45,18 @@ async def create_key(
     )
 
 
-@router.get("/api-keys", response_model=Page[ApiKeyOut])
-async def list_keys(principal: ManageKeys, session: SessionDep, page: PageDep) -> Page[ApiKeyOut]:
+@router.get("/api-keys", response_model=ApiKeyPage, operation_id="listApiKeys")
+async def list_keys(principal: ManageKeys, session: SessionDep, page: PageDep) -> ApiKeyPage:
     keys, next_cursor = await service.list_keys(session, principal.account_id, page)
-    return Page(data=[ApiKeyOut.model_validate(key) for key in keys], next_cursor=next_cursor)
+    return ApiKeyPage(data=[ApiKeyOut.model_validate(key) for key in keys], next_cursor=next_cursor)
 
 
 @router.delete(
-    "/api-keys/{key_id}", status_code=204, response_class=Response, responses=problem_responses(404)
+    "/api-keys/{key_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(404),
+    operation_id="revokeApiKey",
 )
 async def revoke_key(key_id: str, principal: ManageKeys, session: SessionDep) -> None:
     await service.revoke_key(session, principal.account_id, key_id)

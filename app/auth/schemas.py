@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.enums import Scope
+from app.pagination import Page
 from app.text import storable_text
 
 
@@ -33,3 +34,7 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     api_key: str
+
+
+class ApiKeyPage(Page[ApiKeyOut]):
+    """One page of API keys, newest first."""

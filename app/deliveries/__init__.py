@@ -1,1 +1,2 @@
-"""Deliveries: one notification of one event (or test ping) to one webhook (API.md §3)."""
+"""Deliveries: one notification of one event (or test ping) to one webhook (docs/api.md,
+Deliveries)."""

@@ -1,5 +1,5 @@
-"""Event order within an ordering key (API.md §8): by the event's occurred_at, then by
-receipt, which the time-ordered delivery id records."""
+"""Event order within an ordering key (docs/delivery.md, Ordered delivery): by the
+event's occurred_at, then by receipt, which the time-ordered delivery id records."""
 
 from datetime import datetime
 from typing import cast

@@ -6,11 +6,17 @@ from fastapi import APIRouter
 
 from app.auth.dependencies import Principal, requires
 from app.deliveries import service
-from app.deliveries.schemas import AttemptOut, DeliveryDetail, DeliveryOut, RetryAccepted
+from app.deliveries.schemas import (
+    AttemptOut,
+    DeliveryDetail,
+    DeliveryOut,
+    DeliveryPage,
+    RetryAccepted,
+)
 from app.deps import SessionDep, SettingsDep
 from app.enums import DeliveryStatus, Scope
 from app.errors import problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 
 router = APIRouter(
     prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403, 422, 429)
@@ -18,7 +24,12 @@ router = APIRouter(
 Read = Annotated[Principal, requires(Scope.DELIVERIES_READ)]
 
 
-@router.get("", response_model=Page[DeliveryOut], responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=DeliveryPage,
+    responses=problem_responses(422),
+    operation_id="listDeliveries",
+)
 async def list_deliveries(
     principal: Read,
     session: SessionDep,
@@ -26,7 +37,7 @@ async def list_deliveries(
     webhook_id: str | None = None,
     event_id: str | None = None,
     status: DeliveryStatus | None = None,
-) -> Page[DeliveryOut]:
+) -> DeliveryPage:
     rows, next_cursor = await service.list_page(
         session,
         principal.account_id,
@@ -35,10 +46,17 @@ async def list_deliveries(
         event_id=event_id,
         status=status,
     )
-    return Page(data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return DeliveryPage(
+        data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=next_cursor
+    )
 
 
-@router.get("/{delivery_id}", response_model=DeliveryDetail, responses=problem_responses(404))
+@router.get(
+    "/{delivery_id}",
+    response_model=DeliveryDetail,
+    responses=problem_responses(404),
+    operation_id="getDelivery",
+)
 async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -> DeliveryDetail:
     delivery = await service.get(session, principal.account_id, delivery_id)
     attempts = await service.attempts(session, delivery)
@@ -56,6 +74,7 @@ async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -
     status_code=202,
     response_model=RetryAccepted,
     responses=problem_responses(404, 409, 413),
+    operation_id="retryDelivery",
 )
 async def retry_delivery(
     delivery_id: str,

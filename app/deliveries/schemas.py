@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.enums import DeliveryKind, DeliveryStatus
+from app.pagination import Page
 from app.times import UtcDatetime
 
 
@@ -39,7 +40,7 @@ class DeliveryDetail(DeliveryOut):
     attempts: list[AttemptOut]
     waiting_for: str | None = Field(
         description="Held back by ordered delivery: the earlier pending delivery of the same "
-        "ordering key that it waits for (API.md §8); otherwise null."
+        "ordering key that it waits for (docs/delivery.md, Ordered delivery); otherwise null."
     )
 
 
@@ -60,3 +61,7 @@ class RetryAccepted(BaseModel):
 
 class PingAccepted(BaseModel):
     delivery_id: str
+
+
+class DeliveryPage(Page[DeliveryOut]):
+    """One page of deliveries, newest first."""

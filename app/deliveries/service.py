@@ -86,7 +86,7 @@ async def list_page(
 
 
 async def create_test(session: AsyncSession, webhook: Webhook) -> Delivery:
-    """A ping to the webhook: one attempt, no retries (API.md §3)."""
+    """A ping to the webhook: one attempt, no retries (docs/api.md, Webhooks)."""
     if not webhook.active:
         raise Conflict("The webhook is inactive; activate it before testing it.")
     now = utcnow()

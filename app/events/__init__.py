@@ -1,1 +1,1 @@
-"""Events from the store backend, and their fan-out to deliveries (API.md §3 Events)."""
+"""Events from the store backend, and their fan-out to deliveries (docs/api.md, Events)."""

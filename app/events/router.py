@@ -10,20 +10,30 @@ from app.deps import SessionDep
 from app.enums import EventType, Scope
 from app.errors import problem_responses
 from app.events import service
-from app.events.schemas import EventAccepted, EventCreate, EventOut
+from app.events.schemas import EventAccepted, EventCreate, EventOut, EventPage
 from app.events.writer import EventWriter, Submission
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 from app.text import storable_optional
 
 router = APIRouter(
     prefix="/events", tags=["events"], responses=problem_responses(401, 403, 422, 429)
 )
 Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
+REPLAYED = {
+    "description": "`true` when this answers a repeated Idempotency-Key: the answer of the "
+    "first request, and nothing created. Absent otherwise.",
+    "required": False,
+    "schema": {"type": "string", "enum": ["true"]},
+}
 
 
 @router.post(
-    "", status_code=202, response_model=EventAccepted, responses=problem_responses(413, 422)
+    "",
+    status_code=202,
+    response_model=EventAccepted,
+    responses={202: {"headers": {"Idempotent-Replayed": REPLAYED}}, **problem_responses(413, 422)},
+    operation_id="createEvent",
 )
 async def post_event(
     body: EventCreate,
@@ -50,20 +60,27 @@ async def post_event(
     return EventAccepted(id=accepted.event_id, deliveries=accepted.deliveries)
 
 
-@router.get("/{event_id}", response_model=EventOut, responses=problem_responses(404))
+@router.get(
+    "/{event_id}",
+    response_model=EventOut,
+    responses=problem_responses(404),
+    operation_id="getEvent",
+)
 async def get_event(event_id: str, principal: Read, session: SessionDep) -> EventOut:
     return EventOut.model_validate(await service.get(session, principal.account_id, event_id))
 
 
-@router.get("", response_model=Page[EventOut], responses=problem_responses(422))
+@router.get(
+    "", response_model=EventPage, responses=problem_responses(422), operation_id="listEvents"
+)
 async def list_events(
     principal: Read,
     session: SessionDep,
     page: PageDep,
     type: EventType | None = None,
     app_id: str | None = None,
-) -> Page[EventOut]:
+) -> EventPage:
     rows, next_cursor = await service.list_page(
         session, principal.account_id, page, event_type=type, app_id=app_id
     )
-    return Page(data=[EventOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return EventPage(data=[EventOut.model_validate(row) for row in rows], next_cursor=next_cursor)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.enums import EventType
+from app.pagination import Page
 from app.text import UNSTORABLE, storable, storable_text
 from app.times import UtcDatetime
 
@@ -78,3 +79,7 @@ class EventOut(BaseModel):
     data: dict[str, Any]
     ordering_key: str | None
     created_at: datetime
+
+
+class EventPage(Page[EventOut]):
+    """One page of events, newest first."""

@@ -1,4 +1,4 @@
-"""The /notices route (API.md §8)."""
+"""The /notices route (docs/delivery.md, Automatic disabling)."""
 
 from typing import Annotated
 
@@ -9,23 +9,23 @@ from app.deps import SessionDep
 from app.enums import Scope
 from app.errors import problem_responses
 from app.notices import service
-from app.notices.schemas import NoticeOut
-from app.pagination import Page, PageDep
+from app.notices.schemas import NoticeOut, NoticePage
+from app.pagination import PageDep
 
 router = APIRouter(
     prefix="/notices", tags=["notices"], responses=problem_responses(401, 403, 422, 429)
 )
 
 
-@router.get("", response_model=Page[NoticeOut])
+@router.get("", response_model=NoticePage, operation_id="listNotices")
 async def list_notices(
     principal: Annotated[Principal, requires(Scope.WEBHOOKS_READ)],
     session: SessionDep,
     page: PageDep,
     webhook_id: str | None = None,
-) -> Page[NoticeOut]:
+) -> NoticePage:
     """Webhooks turned off by the service (a 410, or failing for too long), newest first."""
     rows, next_cursor = await service.list_page(
         session, principal.account_id, page, webhook_id=webhook_id
     )
-    return Page(data=[NoticeOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return NoticePage(data=[NoticeOut.model_validate(row) for row in rows], next_cursor=next_cursor)

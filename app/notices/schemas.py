@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from app.enums import DisabledReason, NoticeKind
+from app.pagination import Page
 
 
 class NoticeOut(BaseModel):
@@ -15,3 +16,7 @@ class NoticeOut(BaseModel):
     kind: NoticeKind
     reason: DisabledReason
     created_at: datetime
+
+
+class NoticePage(Page[NoticeOut]):
+    """One page of notices, newest first."""

@@ -1,1 +1,1 @@
-"""Operations endpoints: liveness, readiness, metrics (API.md §7)."""
+"""Operations endpoints: liveness, readiness, metrics (docs/api.md, Operations)."""

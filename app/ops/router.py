@@ -10,17 +10,26 @@ from sqlalchemy import text
 
 from app.errors import problem_response, problem_responses
 from app.ops import gauges
+from app.ops.schemas import Health, Readiness
 
 router = APIRouter(tags=["operations"])
+# No key needed: `security: []` says so to generators and linters.
+PUBLIC: dict[str, Any] = {"security": []}
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", response_model=Health, operation_id="getHealth", openapi_extra=PUBLIC)
+async def healthz() -> Health:
+    return Health(status="ok")
 
 
-@router.get("/readyz", responses=problem_responses(503))
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses=problem_responses(503),
+    operation_id="getReadiness",
+    openapi_extra=PUBLIC,
+)
 async def readyz(request: Request) -> Response:
     state = request.app.state
     checks = {
@@ -48,7 +57,13 @@ async def _check(probe: Any) -> str:
     return "ok"
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    operation_id="getMetrics",
+    openapi_extra=PUBLIC,
+)
 async def metrics(request: Request) -> Response:
     await gauges.refresh(request.app.state)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,1 +1,1 @@
-"""Webhook configurations: CRUD, signing secrets (API.md §3 Webhooks)."""
+"""Webhook configurations: CRUD, signing secrets (docs/api.md, Webhooks)."""

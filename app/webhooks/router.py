@@ -10,19 +10,38 @@ from app.deliveries.schemas import PingAccepted, Recovered, RecoverWindow
 from app.deps import SessionDep, SettingsDep
 from app.enums import Scope
 from app.errors import problem_responses
-from app.pagination import Page, PageDep
+from app.pagination import PageDep
 from app.webhooks import service
 from app.webhooks.dependencies import WebhookDep
-from app.webhooks.schemas import Secret, WebhookCreate, WebhookCreated, WebhookOut, WebhookUpdate
+from app.webhooks.schemas import (
+    Secret,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookPage,
+    WebhookUpdate,
+)
 
 router = APIRouter(
     prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422, 429)
 )
 ONE = problem_responses(404)
+LOCATION = {
+    "description": "The new webhook's path, `/webhooks/{id}`.",
+    "required": True,
+    "schema": {"type": "string"},
+}
 
 
 @router.post(
-    "", status_code=201, response_model=WebhookCreated, responses=problem_responses(413, 422)
+    "",
+    status_code=201,
+    response_model=WebhookCreated,
+    responses={
+        201: {"headers": {"Location": LOCATION}},
+        **problem_responses(413, 422),
+    },
+    operation_id="createWebhook",
 )
 async def create_webhook(
     body: WebhookCreate,
@@ -37,17 +56,24 @@ async def create_webhook(
     return WebhookCreated.model_validate(webhook)
 
 
-@router.get("", response_model=Page[WebhookOut], responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=WebhookPage,
+    responses=problem_responses(422),
+    operation_id="listWebhooks",
+)
 async def list_webhooks(
     principal: Annotated[Principal, requires(Scope.WEBHOOKS_READ)],
     session: SessionDep,
     page: PageDep,
-) -> Page[WebhookOut]:
+) -> WebhookPage:
     rows, next_cursor = await service.list_page(session, principal.account_id, page)
-    return Page(data=[WebhookOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return WebhookPage(
+        data=[WebhookOut.model_validate(row) for row in rows], next_cursor=next_cursor
+    )
 
 
-@router.get("/{webhook_id}", response_model=WebhookOut, responses=ONE)
+@router.get("/{webhook_id}", response_model=WebhookOut, responses=ONE, operation_id="getWebhook")
 async def get_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_READ)], webhook: WebhookDep
 ) -> WebhookOut:
@@ -55,7 +81,10 @@ async def get_webhook(
 
 
 @router.patch(
-    "/{webhook_id}", response_model=WebhookOut, responses=problem_responses(404, 413, 422)
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    responses=problem_responses(404, 413, 422),
+    operation_id="updateWebhook",
 )
 async def update_webhook(
     body: WebhookUpdate,
@@ -69,7 +98,13 @@ async def update_webhook(
     return WebhookOut.model_validate(await service.update_fields(session, webhook, body))
 
 
-@router.delete("/{webhook_id}", status_code=204, response_class=Response, responses=ONE)
+@router.delete(
+    "/{webhook_id}",
+    status_code=204,
+    response_class=Response,
+    responses=ONE,
+    operation_id="deleteWebhook",
+)
 async def delete_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_DELETE)],
     webhook: WebhookDep,
@@ -78,7 +113,9 @@ async def delete_webhook(
     await service.soft_delete(session, webhook)
 
 
-@router.get("/{webhook_id}/secret", response_model=Secret, responses=ONE)
+@router.get(
+    "/{webhook_id}/secret", response_model=Secret, responses=ONE, operation_id="getWebhookSecret"
+)
 async def read_secret(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)], webhook: WebhookDep
 ) -> Secret:
@@ -90,6 +127,7 @@ async def read_secret(
     "/{webhook_id}/secret/rotate",
     response_model=Secret,
     responses=problem_responses(404, 413),
+    operation_id="rotateWebhookSecret",
 )
 async def rotate_secret(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)],
@@ -104,6 +142,7 @@ async def rotate_secret(
     status_code=202,
     response_model=PingAccepted,
     responses=problem_responses(404, 409, 413),
+    operation_id="testWebhook",
 )
 async def test_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_TEST)],
@@ -119,6 +158,7 @@ async def test_webhook(
     status_code=202,
     response_model=Recovered,
     responses=problem_responses(404, 409, 413),
+    operation_id="recoverDeliveries",
 )
 async def recover_deliveries(
     body: RecoverWindow,

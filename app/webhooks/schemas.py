@@ -1,12 +1,13 @@
 """Request and response bodies of the /webhooks routes."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.enums import DisabledReason, HttpMethod, PayloadType, SuccessStatuses
+from app.pagination import Page
 from app.text import storable_text
 
 MAX_URL_LENGTH = 2048
@@ -41,6 +42,19 @@ def _not_null(value: object) -> object:
     return value
 
 
+def _omittable(schema: dict[str, Any]) -> None:
+    """A field that may be left out but is never null: the schema says the same. None is
+    only Python's mark for "left out" (and keeps validation errors at the field itself,
+    where a union with a None branch would name the branch)."""
+    schema.pop("default", None)
+    branches = [branch for branch in schema.pop("anyOf", []) if branch != {"type": "null"}]
+    if branches:
+        (branch,) = branches
+        schema.update({**branch, **schema})
+
+
+NOT_NULL = AfterValidator(_not_null)
+OMITTED = Field(json_schema_extra=_omittable)
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
 Url = Annotated[str, AfterValidator(_check_url)]
 MaxInFlight = Annotated[
@@ -62,16 +76,21 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
+    """Send only the fields to change: a field left out keeps its value. No field may be
+    null."""
+
+    # OMITTED keeps null out of the schema; NOT_NULL answers a null with a 422.
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[Name | None, AfterValidator(_not_null)] = None
-    url: Annotated[Url | None, AfterValidator(_not_null)] = None
-    http_method: Annotated[HttpMethod | None, AfterValidator(_not_null)] = None
-    payload_type: Annotated[PayloadType | None, AfterValidator(_not_null)] = None
-    active: Annotated[bool | None, AfterValidator(_not_null)] = None
-    success_statuses: Annotated[SuccessStatuses | None, AfterValidator(_not_null)] = None
-    ordered: Annotated[bool | None, AfterValidator(_not_null)] = None
-    max_in_flight: Annotated[MaxInFlight | None, AfterValidator(_not_null)] = None
+    name: Annotated[Name | None, NOT_NULL, OMITTED] = None
+    url: Annotated[Url | None, NOT_NULL, OMITTED] = None
+    http_method: Annotated[HttpMethod | None, NOT_NULL, OMITTED] = None
+    payload_type: Annotated[PayloadType | None, NOT_NULL, OMITTED] = None
+    active: Annotated[bool | None, NOT_NULL, OMITTED] = None
+    success_statuses: Annotated[SuccessStatuses | None, NOT_NULL, OMITTED] = None
+    ordered: Annotated[bool | None, NOT_NULL, OMITTED] = None
+    max_in_flight: Annotated[MaxInFlight | None, NOT_NULL, OMITTED] = None
 
 
 class WebhookOut(BaseModel):
@@ -97,3 +116,7 @@ class WebhookCreated(WebhookOut):
 
 class Secret(BaseModel):
     secret: str
+
+
+class WebhookPage(Page[WebhookOut]):
+    """One page of webhooks, newest first."""

@@ -24,7 +24,8 @@ PREVIOUS_SECRET_LIFETIME = timedelta(hours=24)
 
 
 def check_target(url: str, allow_private_networks: bool) -> None:
-    """Refuses a URL whose host is an IP literal in a refused range (API.md §6)."""
+    """Refuses a URL whose host is an IP literal in a refused range (docs/security.md, Outbound
+    requests)."""
     if allow_private_networks:
         return
     address = literal_ip(urlsplit(url).hostname or "")

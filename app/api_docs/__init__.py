@@ -1,0 +1,1 @@
+"""The API's reference pages, /docs (Swagger UI) and /redoc, served with no CDN."""
