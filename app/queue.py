@@ -28,7 +28,8 @@ DELIVER_JOB = "deliver"
 _PENDING_KEY = "storehooks.enqueue_after_commit"
 # Workers take due jobs lowest score first, and a job's score is when it is due. First
 # attempts are scored a day early, so that a backlog of due retries (a dead endpoint's)
-# never stands between a new event and its first attempt (API.md §8, fair sharing).
+# never stands between a new event and its first attempt (fair sharing,
+# docs/api.md#delivery-policies).
 FIRST_ATTEMPT_LEAD_MS = 24 * 60 * 60 * 1000
 
 # KEYS[1] the queue; ARGV: job key prefix, result key prefix, then per job its id, score,

@@ -13,7 +13,7 @@ guarantees are those of a single attempt:
 - A record stores the attempt's outcome and moves the delivery on only if it is still
   pending at that attempt (a cancelled or deleted webhook's delivery stays cancelled).
 
-The delivery policies of API.md §8 live here too, decided by the database:
+The delivery policies (docs/api.md#delivery-policies) live here too, decided by the database:
 - ordered webhooks: a delivery with an earlier pending one of the same ordering key is
   held (`next_attempt_at` NULL, so the sweeper leaves it) and woken, in the transaction
   that finishes the earlier one, by `_wake_next_in_order`;
@@ -699,7 +699,7 @@ def _next_state(
 
 def _gone(claim: Claim, outcome: Outcome) -> bool:
     """A 410 to an event: the receiver says it is gone for good. (A test ping's failure,
-    410 included, is the test_failed rule of API.md §3.)"""
+    410 included, is the test_failed rule, docs/api.md#webhooks.)"""
     return claim.kind == DeliveryKind.EVENT and outcome.status_code == 410
 
 

@@ -1,4 +1,4 @@
-"""When the next attempt of a failed delivery is due (API.md §1), in one place.
+"""When the next attempt of a failed delivery is due (docs/api.md#retries), in one place.
 
 Delay before attempt n+1 (n ≥ 1) = min(cap, base × 2^(n−1)) × jitter, jitter uniform in
 [0.5, 1.0]; a `Retry-After` (seconds) on a 429 or 503 raises the delay to that value,

@@ -1,4 +1,5 @@
-"""Standard Webhooks signatures (API.md §5): webhook secrets and the headers of every notification.
+"""Standard Webhooks signatures: webhook secrets and the headers of every notification
+(docs/api.md#headers-and-signatures).
 
 A secret is ``whsec_`` followed by the base64 of 32 random bytes; the HMAC key is those bytes.
 The signed content is ``{msg_id}.{timestamp}.{body}``; during a rotation the signature header

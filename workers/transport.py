@@ -1,4 +1,4 @@
-"""Outbound safety (API.md §6) and the one shared HTTP client of a worker process.
+"""Outbound safety (docs/api.md#outbound-safety) and a worker's one shared HTTP client.
 
 The code speaks httpx; underneath, an aiohttp connection pool does the sending (about
 four times the throughput of httpx's own pool, see docs/performance.md). Each new
