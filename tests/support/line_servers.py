@@ -1,0 +1,55 @@
+"""Receivers that run as programs of their own (scripts/echo_receiver.py, the receiving
+guide's snippets): started as subprocesses on the test's event loop, read line by line
+from their standard output, killed at the end whatever happens."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class LineServer:
+    process: asyncio.subprocess.Process
+
+    async def line(self, timeout: float = 20.0) -> str:
+        """The next line it printed (it must print one within `timeout`)."""
+        assert self.process.stdout is not None
+        raw = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        assert raw, f"the receiver exited (status {self.process.returncode}) before printing"
+        return raw.decode("utf-8").rstrip("\n")
+
+    async def json_document(self, timeout: float = 20.0) -> Any:
+        """The next JSON document it printed, which may span several lines."""
+        text = await self.line(timeout)
+        while True:
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                text += "\n" + await self.line(timeout)
+
+
+@asynccontextmanager
+async def line_server(
+    *command: str, cwd: Path, env: dict[str, str], ready: str = "listening"
+) -> AsyncIterator[LineServer]:
+    """Runs `command` until it prints a line starting with `ready`, then yields it."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    server = LineServer(process)
+    try:
+        first = await server.line(timeout=30)
+        assert first.startswith(ready), f"{command[0]} printed {first!r}, not {ready!r}"
+        yield server
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
