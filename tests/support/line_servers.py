@@ -42,7 +42,9 @@ async def line_server(
         cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        # Inherited, so that pytest shows it with a failure: http.server logs every
+        # request there, and a traceback goes there too.
+        stderr=None,
     )
     server = LineServer(process)
     try:

@@ -1,0 +1,253 @@
+"""docs/receiving.md's own receivers, taken from the page (the blocks after its
+``<!-- file: NAME -->`` markers), run against real storehooks deliveries: the Python one
+with this interpreter, the JavaScript one with node and the npm packages locked in
+tests/receivers/js. Each verifies, parses and md5-checks a ping and a purchase of every
+payload type and answers 200, and answers 400 once one byte of a body is changed. The md5
+recipes of both languages are also checked over generated payloads."""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from arq.worker import Worker
+from hypothesis import example, given, settings
+
+from app.enums import PayloadType
+from tests.conftest import ROOT, Tenant, free_port
+from tests.support.line_servers import LineServer, line_server
+from tests.workers.conftest import post_purchase, wait_for_delivery
+from tests.workers.test_lifecycle import ping
+from tests.workers.test_payload_properties import ANY_PAYLOADS, event
+from workers.payloads import canonical_json, payload_md5, ping_payload, render_body
+from workers.signing import notification_headers
+
+GUIDE = ROOT / "docs" / "receiving.md"
+JS_PACKAGES = ROOT / "tests" / "receivers" / "js"
+SNIPPET = re.compile(r"^<!-- file: (\S+) -->\n```\w+\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+SERVERS = {"python": [sys.executable, "server.py"], "javascript": ["node", "server.mjs"]}
+
+# Text alone: what every format carries exactly, so the md5 matches in all three.
+TEXT_DATA = {
+    "order_id": "o-1",
+    "amount": "4.99",
+    "buyer": "Zoë <&> \"'",
+    "note": {"gift_for": "Ünal"},
+}
+# What the JavaScript recipe of the old guide got wrong (issue 14): 5.0, an integer beyond
+# 2^53, 1e-07, and "😀" sorted before U+FFEE; then JSON types that XML and form lose.
+TYPED_DATA = {
+    "price": 5.0,
+    "big": 2**64 + 1,
+    "tiny": 1e-07,
+    "\U0001f600": "grin",
+    "\uffee": "halfwidth",
+    "items": [1, True, None, {"z": "", "a": -0.0}],
+    "text": "line\nbreak\ttab\x01",
+}
+
+
+def guide_files() -> dict[str, str]:
+    files = dict(SNIPPET.findall(GUIDE.read_text(encoding="utf-8")))
+    assert set(files) == {"receive.py", "server.py", "receive.mjs", "server.mjs"}, set(files)
+    return files
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """tests/receivers/js/node_modules, installed by `npm ci` from the committed lock."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("node and npm are needed: apt-get install nodejs npm (.ci/run does)")
+    lock = JS_PACKAGES / "package-lock.json"
+    installed = JS_PACKAGES / "node_modules" / ".package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JS_PACKAGES,
+            check=True,
+        )
+    return JS_PACKAGES / "node_modules"
+
+
+@pytest.fixture(scope="session")
+def guide(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the guide's four files, as a reader would save them."""
+    directory = tmp_path_factory.mktemp("guide")
+    for name, text in guide_files().items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def js_guide(guide: Path, node_modules: Path) -> Path:
+    (guide / "node_modules").symlink_to(node_modules, target_is_directory=True)
+    return guide
+
+
+@pytest.fixture(params=["python", "javascript"])
+def language(request: pytest.FixtureRequest) -> str:
+    if request.param == "javascript":
+        request.getfixturevalue("js_guide")
+    return str(request.param)
+
+
+@pytest.fixture(params=list(PayloadType), ids=lambda kind: kind.value)
+async def receiver_of_the_guide(
+    request: pytest.FixtureRequest, tenant: Tenant, guide: Path, language: str
+) -> AsyncIterator[tuple[dict[str, Any], LineServer]]:
+    """A webhook of each payload type whose URL is the guide's server in `language`."""
+    port = free_port()
+    webhook = await tenant.subscribed_webhook(
+        url=f"http://127.0.0.1:{port}/hook", payload_type=request.param.value
+    )
+    env = dict(os.environ, STOREHOOKS_SECRET=webhook["secret"], PORT=str(port))
+    async with line_server(*SERVERS[language], cwd=guide, env=env) as server:
+        yield webhook, server
+
+
+async def stored(tenant: Tenant, server: LineServer, delivery_id: str) -> dict[str, Any]:
+    """What the guide's server printed for a delivery that succeeded."""
+    delivery = await wait_for_delivery(tenant, delivery_id)
+    assert delivery["status"] == "succeeded", delivery
+    printed: dict[str, Any] = await server.json_document()
+    assert printed["webhook-id"] == delivery_id
+    assert set(printed) == {"webhook-id", "md5_matches", "payload", "md5"}
+    return printed
+
+
+def as_json(value: Any) -> str:
+    """Compared as JSON text, so that 5 and 5.0, 1 and True, 0.0 and -0.0 differ."""
+    return json.dumps(value, sort_keys=True)
+
+
+async def test_a_ping_and_a_purchase_verify_parse_and_match_their_md5(
+    tenant: Tenant, worker: Worker, receiver_of_the_guide: tuple[dict[str, Any], LineServer]
+) -> None:
+    webhook, server = receiver_of_the_guide
+    pinged = await stored(tenant, server, await ping(tenant, webhook["id"]))
+    assert pinged["payload"]["type"] == "ping"
+    assert type(pinged["payload"]["epoch_timestamp"]) is int
+    assert pinged["md5"] == payload_md5(pinged["payload"])
+    assert pinged["md5_matches"] is True
+
+    delivery_id = await post_purchase(tenant, sku_id=None, data=TEXT_DATA)
+    bought = await stored(tenant, server, delivery_id)
+    event_id = (await tenant.fetch(f"/deliveries/{delivery_id}"))["event_id"]
+    occurred = bought["payload"]["epoch_timestamp"]
+    expected = {
+        "type": "purchase",
+        "epoch_timestamp": occurred,
+        "event_id": event_id,
+        "app_id": "app_42",
+        "sku_id": None,
+        "data": TEXT_DATA,
+    }
+    assert as_json(bought["payload"]) == as_json(expected)
+    assert type(occurred) is int
+    assert bought["md5"] == payload_md5(expected)
+    assert bought["md5_matches"] is True
+
+
+async def test_typed_data_matches_its_md5_in_json_and_only_there(
+    tenant: Tenant, worker: Worker, receiver_of_the_guide: tuple[dict[str, Any], LineServer]
+) -> None:
+    """Numbers, booleans, nulls, lists and non-BMP keys: a JSON body is parsed to exactly
+    these values and its md5 matches; XML and form bodies bring them as text, and the md5
+    check says no, as the guide states (the notification is still taken, 200)."""
+    webhook, server = receiver_of_the_guide
+    printed = await stored(tenant, server, await post_purchase(tenant, data=TYPED_DATA))
+    if webhook["payload_type"] == "json":
+        assert as_json(printed["payload"]["data"]) == as_json(TYPED_DATA)
+        assert printed["md5_matches"] is True
+    else:
+        assert printed["payload"]["data"]["price"] == "5.0"
+        assert printed["md5_matches"] is False
+
+
+async def test_a_body_with_one_byte_changed_is_answered_400(
+    receiver_of_the_guide: tuple[dict[str, Any], LineServer],
+) -> None:
+    webhook, server = receiver_of_the_guide
+    body, content_type = render_body(PayloadType(webhook["payload_type"]), ping_payload(7))
+    headers = notification_headers(
+        delivery_id="dlv_guide",
+        timestamp=int(time.time()),
+        body=body,
+        content_type=content_type,
+        secrets=[webhook["secret"]],
+        user_agent="storehooks/test",
+    )
+    changed = body.replace(b"ping", b"pinG")
+    assert sum(a != b for a, b in zip(body, changed, strict=True)) == 1
+    async with httpx.AsyncClient() as client:
+        intact = await client.post(webhook["url"], content=body, headers=headers)
+        assert (await server.json_document())["payload"]["epoch_timestamp"] == 7
+        tampered = await client.post(webhook["url"], content=changed, headers=headers)
+    assert (intact.status_code, tampered.status_code) == (200, 400)
+
+
+# --- the md5 recipes over generated payloads ---------------------------------------------
+
+NODE_HARNESS = """\
+import { createInterface } from "node:readline";
+import { canonical, md5Matches, parse } from "./receive.mjs";
+
+for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  const notification = parse(Buffer.from(line, "utf8"), "application/json");
+  console.log(JSON.stringify([canonical(notification.payload), md5Matches(notification)]));
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def node_recipe(js_guide: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """One node process running the guide's receive.mjs on JSON bodies, one per line."""
+    (js_guide / "harness.mjs").write_text(NODE_HARNESS, encoding="utf-8")
+    process = subprocess.Popen(
+        ["node", "harness.mjs"], cwd=js_guide, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    yield process
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture(scope="session")
+def python_recipe(guide: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("guide_receive", guide / "receive.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@settings(max_examples=300, deadline=None)
+@example(payload=event(TYPED_DATA))
+@example(payload=event({"\U0001f600": 1, "\uffee": 2, "\U0001f600a": [5.0, 1e-07, 2**53 + 1]}))
+@given(payload=ANY_PAYLOADS)
+def test_both_md5_recipes_give_storehooks_md5_for_any_json_body(
+    payload: dict[str, Any],
+    node_recipe: subprocess.Popen[bytes],
+    python_recipe: ModuleType,
+) -> None:
+    body, _ = render_body(PayloadType.JSON, payload)
+    assert b"\n" not in body and b"\r" not in body  # one body per line for the harness
+    assert python_recipe.md5_matches(python_recipe.parse(body, "application/json")) is True
+
+    assert node_recipe.stdin is not None and node_recipe.stdout is not None
+    node_recipe.stdin.write(body + b"\n")
+    node_recipe.stdin.flush()
+    line = node_recipe.stdout.readline()
+    assert line, "the node harness exited"
+    canonical, matches = json.loads(line)
+    assert canonical == canonical_json(payload).decode("utf-8")
+    assert matches is True
