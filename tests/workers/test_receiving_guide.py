@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -26,15 +25,16 @@ from hypothesis import example, given, settings
 from app.enums import PayloadType
 from tests.conftest import ROOT, Tenant, free_port
 from tests.support.line_servers import LineServer, line_server
+from tests.support.receivers import Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from tests.workers.test_lifecycle import ping
 from tests.workers.test_payload_properties import ANY_PAYLOADS, event
-from workers.payloads import canonical_json, payload_md5, ping_payload, render_body
-from workers.signing import notification_headers
+from workers.payloads import canonical_json, payload_md5, render_body
 
 GUIDE = ROOT / "docs" / "receiving.md"
 JS_PACKAGES = ROOT / "tests" / "receivers" / "js"
 SNIPPET = re.compile(r"^<!-- file: (\S+) -->\n```\w+\n(.*?)^```$", re.DOTALL | re.MULTILINE)
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 SERVERS = {"python": [sys.executable, "server.py"], "javascript": ["node", "server.mjs"]}
 
 # Text alone: what every format carries exactly, so the md5 matches in all three.
@@ -174,24 +174,27 @@ async def test_typed_data_matches_its_md5_in_json_and_only_there(
         assert printed["md5_matches"] is False
 
 
-async def test_a_body_with_one_byte_changed_is_answered_400(
+async def test_a_real_delivery_with_one_byte_changed_is_answered_400(
+    tenant: Tenant,
+    worker: Worker,
+    receiver: Receiver,
     receiver_of_the_guide: tuple[dict[str, Any], LineServer],
 ) -> None:
+    """A purchase as the worker sent it (recorded by a receiver the webhook points at for a
+    while), replayed to the guide's server: as sent it is taken, with one byte of its body
+    changed (the same headers) it is refused."""
     webhook, server = receiver_of_the_guide
-    body, content_type = render_body(PayloadType(webhook["payload_type"]), ping_payload(7))
-    headers = notification_headers(
-        delivery_id="dlv_guide",
-        timestamp=int(time.time()),
-        body=body,
-        content_type=content_type,
-        secrets=[webhook["secret"]],
-        user_agent="storehooks/test",
-    )
-    changed = body.replace(b"ping", b"pinG")
-    assert sum(a != b for a, b in zip(body, changed, strict=True)) == 1
+    moved = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"url": receiver.url})
+    assert moved.status_code == 200, moved.text
+    delivery_id = await post_purchase(tenant, data=TEXT_DATA)
+    assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
+    [sent] = receiver.requests
+    at = sent.body.index(b"o-1")
+    changed = sent.body[:at] + b"o-2" + sent.body[at + 3 :]
+    headers = {name: sent.headers[name] for name in ("content-type", *SIGNATURE_HEADERS)}
     async with httpx.AsyncClient() as client:
-        intact = await client.post(webhook["url"], content=body, headers=headers)
-        assert (await server.json_document())["payload"]["epoch_timestamp"] == 7
+        intact = await client.post(webhook["url"], content=sent.body, headers=headers)
+        assert (await server.json_document())["webhook-id"] == delivery_id
         tampered = await client.post(webhook["url"], content=changed, headers=headers)
     assert (intact.status_code, tampered.status_code) == (200, 400)
 
