@@ -4,6 +4,7 @@ from their standard output, killed at the end whatever happens."""
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,11 +33,31 @@ class LineServer:
                 text += "\n" + await self.line(timeout)
 
 
+async def accepts(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on port {port}"
+            await asyncio.sleep(0.05)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
 @asynccontextmanager
 async def line_server(
-    *command: str, cwd: Path, env: dict[str, str], ready: str = "listening"
+    *command: str,
+    cwd: Path,
+    env: dict[str, str],
+    ready: str = "listening",
+    port: int | None = None,
 ) -> AsyncIterator[LineServer]:
-    """Runs `command` until it prints a line starting with `ready`, then yields it."""
+    """Runs `command` until it prints a line starting with `ready` (or, given `port`, until
+    something accepts connections there, for a server that announces itself elsewhere),
+    then yields it."""
     process = await asyncio.create_subprocess_exec(
         *command,
         cwd=cwd,
@@ -48,8 +69,11 @@ async def line_server(
     )
     server = LineServer(process)
     try:
-        first = await server.line(timeout=30)
-        assert first.startswith(ready), f"{command[0]} printed {first!r}, not {ready!r}"
+        if port is None:
+            first = await server.line(timeout=30)
+            assert first.startswith(ready), f"{command[0]} printed {first!r}, not {ready!r}"
+        else:
+            await accepts(port)
         yield server
     finally:
         if process.returncode is None:

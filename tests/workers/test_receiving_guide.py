@@ -1,9 +1,10 @@
 """docs/receiving.md's own receivers, taken from the page (the blocks after its
 ``<!-- file: NAME -->`` markers), run against real storehooks deliveries: the Python one
 with this interpreter, the JavaScript one with node and the npm packages locked in
-tests/receivers/js. Each verifies, parses and md5-checks a ping and a purchase of every
-payload type and answers 200, and answers 400 once one byte of a body is changed. The md5
-recipes of both languages are also checked over generated payloads."""
+tests/receivers/js, the PHP one with PHP's built-in server. Each verifies, parses and
+md5-checks a ping and a purchase of every payload type and answers 200, and answers 400
+to a real delivery with one byte of its body changed. The md5 recipes of the three
+languages are also checked over generated payloads, JSON, XML and form."""
 
 import importlib.util
 import json
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,11 +32,11 @@ from tests.support.receivers import Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from tests.workers.test_lifecycle import ping
 from tests.workers.test_payload_properties import (
-    ANY_PAYLOADS,
     event,
     is_xml_char,
     is_xml_name,
     keys,
+    payloads,
     texts,
 )
 from workers.payloads import canonical_json, payload_md5, render_body
@@ -45,7 +47,15 @@ SNIPPET = re.compile(r"^<!-- file: (\S+) -->\n```\w+\n(.*?)^```$", re.DOTALL | r
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 # Element names fast-xml-parser throws on (prototype pollution): docs/receiving.md says so.
 FAST_XML_PARSER_REFUSES = ("__proto__", "constructor", "prototype")
-SERVERS = {"python": [sys.executable, "server.py"], "javascript": ["node", "server.mjs"]}
+
+
+def server_command(language: str, port: int) -> list[str]:
+    return {
+        "python": [sys.executable, "server.py"],
+        "javascript": ["node", "server.mjs"],
+        "php": ["php", "-S", f"127.0.0.1:{port}", "server.php"],
+    }[language]
+
 
 # Text alone: what every format carries exactly, so the md5 matches in all three.
 TEXT_DATA = {
@@ -69,7 +79,8 @@ TYPED_DATA = {
 
 def guide_files() -> dict[str, str]:
     files = dict(SNIPPET.findall(GUIDE.read_text(encoding="utf-8")))
-    assert set(files) == {"receive.py", "server.py", "receive.mjs", "server.mjs"}, set(files)
+    expected = {f"{name}.{ext}" for name in ("receive", "server") for ext in ("py", "mjs", "php")}
+    assert set(files) == expected, set(files)
     return files
 
 
@@ -104,10 +115,19 @@ def js_guide(guide: Path, node_modules: Path) -> Path:
     return guide
 
 
-@pytest.fixture(params=["python", "javascript"])
+@pytest.fixture(scope="session")
+def php_guide(guide: Path) -> Path:
+    php = shutil.which("php")
+    extensions = subprocess.run([php, "-m"], capture_output=True, text=True).stdout if php else ""
+    if "SimpleXML" not in extensions.split():
+        pytest.fail("PHP with SimpleXML is needed: apt-get install php-cli php-xml (.ci/run does)")
+    return guide
+
+
+@pytest.fixture(params=["python", "javascript", "php"])
 def language(request: pytest.FixtureRequest) -> str:
-    if request.param == "javascript":
-        request.getfixturevalue("js_guide")
+    if request.param != "python":
+        request.getfixturevalue({"javascript": "js_guide", "php": "php_guide"}[request.param])
     return str(request.param)
 
 
@@ -121,7 +141,11 @@ async def receiver_of_the_guide(
         url=f"http://127.0.0.1:{port}/hook", payload_type=request.param.value
     )
     env = dict(os.environ, STOREHOOKS_SECRET=webhook["secret"], PORT=str(port))
-    async with line_server(*SERVERS[language], cwd=guide, env=env) as server:
+    # PHP's built-in server announces itself on stderr: wait for its port instead.
+    announced = port if language == "php" else None
+    async with line_server(
+        *server_command(language, port), cwd=guide, env=env, port=announced
+    ) as server:
         yield webhook, server
 
 
@@ -211,11 +235,12 @@ async def test_a_real_delivery_with_one_byte_changed_is_answered_400(
 
 # --- the md5 recipes over generated payloads ---------------------------------------------
 
+# One [content type, body] per line in, one [canonical payload, md5 matches] per line out
+# (the error and null when the recipe threw).
 NODE_HARNESS = """\
 import { createInterface } from "node:readline";
 import { canonical, md5Matches, parse } from "./receive.mjs";
 
-// One [content type, body] per line in, one [canonical payload, md5 matches] per line out.
 for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
   const [contentType, body] = JSON.parse(line);
   try {
@@ -226,30 +251,59 @@ for await (const line of createInterface({ input: process.stdin, crlfDelay: Infi
   }
 }
 """
+PHP_HARNESS = """\
+<?php
+require __DIR__ . '/receive.php';
+
+while (($line = fgets(STDIN)) !== false) {
+    [$contentType, $body] = json_decode($line, false, 512, JSON_THROW_ON_ERROR);
+    try {
+        $notification = parse($body, $contentType);
+        $answer = [canonical($notification->payload), md5_matches($notification)];
+    } catch (Throwable $error) {
+        $answer = [(string) $error, null];
+    }
+    fwrite(STDOUT, json_encode($answer, JSON_UNESCAPED_UNICODE | JSON_THROW_ON_ERROR) . "\\n");
+}
+"""
+HARNESSES = {
+    "javascript": ("js_guide", "harness.mjs", NODE_HARNESS, ["node"]),
+    "php": ("php_guide", "harness.php", PHP_HARNESS, ["php", "-d", "display_errors=stderr"]),
+}
 
 
-def node_md5(
-    node: subprocess.Popen[bytes], content_type: str, body: bytes
-) -> tuple[str, bool | None]:
-    """The guide's receive.mjs on one body: the canonical text and whether the md5 matches
-    (the error and None when it threw)."""
-    assert node.stdin is not None and node.stdout is not None
-    node.stdin.write(json.dumps([content_type, body.decode("utf-8")]).encode() + b"\n")
-    node.stdin.flush()
-    line = node.stdout.readline()
-    assert line, "the node harness exited"
-    canonical, matches = json.loads(line)
-    return canonical, matches
+@dataclass
+class Recipe:
+    """The guide's receive.mjs or receive.php, run by a harness on one body at a time."""
+
+    language: str
+    process: subprocess.Popen[bytes]
+
+    def run(self, content_type: str, body: bytes) -> tuple[str, bool | None]:
+        """The canonical text and whether the md5 matches (the error and None on a throw)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        line = json.dumps([content_type, body.decode("utf-8")]).encode() + b"\n"
+        self.process.stdin.write(line)
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        assert answer, f"the {self.language} harness exited"
+        canonical, matches = json.loads(answer)
+        return canonical, matches
 
 
-@pytest.fixture(scope="session")
-def node_recipe(js_guide: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """One node process running the guide's receive.mjs on JSON bodies, one per line."""
-    (js_guide / "harness.mjs").write_text(NODE_HARNESS, encoding="utf-8")
+@pytest.fixture(scope="session", params=list(HARNESSES))
+def recipe(request: pytest.FixtureRequest) -> Iterator[Recipe]:
+    """One long-running process per language, fed one body per line."""
+    fixture, name, text, command = HARNESSES[request.param]
+    directory: Path = request.getfixturevalue(fixture)
+    (directory / name).write_text(text, encoding="utf-8")
     process = subprocess.Popen(
-        ["node", "harness.mjs"], cwd=js_guide, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [*command, name],
+        cwd=directory,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
-    yield process
+    yield Recipe(request.param, process)
     process.kill()
     process.wait()
 
@@ -263,18 +317,27 @@ def python_recipe(guide: Path) -> ModuleType:
     return module
 
 
+def api_char(char: str) -> bool:
+    """What the API lets into any text of an event: no NUL (app/text.py)."""
+    return char != "\x00"
+
+
+# Every payload the API can send: no NUL anywhere, no "]" in a data key (EventCreate).
+API_PAYLOADS = payloads(texts(api_char), keys(lambda char: api_char(char) and char != "]"))
+
+
 @settings(max_examples=300, deadline=None)
 @example(payload=event(TYPED_DATA))
 @example(payload=event({"\U0001f600": 1, "\uffee": 2, "\U0001f600a": [5.0, 1e-07, 2**53 + 1]}))
-@given(payload=ANY_PAYLOADS)
+@given(payload=API_PAYLOADS)
 def test_both_md5_recipes_give_storehooks_md5_for_any_json_body(
     payload: dict[str, Any],
-    node_recipe: subprocess.Popen[bytes],
+    recipe: Recipe,
     python_recipe: ModuleType,
 ) -> None:
     body, content_type = render_body(PayloadType.JSON, payload)
     assert python_recipe.md5_matches(python_recipe.parse(body, content_type)) is True
-    canonical, matches = node_md5(node_recipe, content_type, body)
+    canonical, matches = recipe.run(content_type, body)
     assert canonical == canonical_json(payload).decode("utf-8")
     assert matches is True
 
@@ -298,43 +361,46 @@ XML_NAMES = st.one_of(
 @given(payload=text_data(XML_NAMES, texts(is_xml_char).filter(bool)))
 def test_an_xml_body_of_text_data_matches_its_md5_in_both_recipes(
     payload: dict[str, Any],
-    node_recipe: subprocess.Popen[bytes],
+    recipe: Recipe,
     python_recipe: ModuleType,
 ) -> None:
-    check_text_body(PayloadType.XML, payload, node_recipe, python_recipe)
+    check_text_body(PayloadType.XML, payload, recipe, python_recipe)
 
 
 @settings(max_examples=100, deadline=None)
-@given(payload=text_data(keys(lambda char: char != "]"), texts(lambda _: True)))
+@given(payload=text_data(keys(lambda char: api_char(char) and char != "]"), texts(api_char)))
 def test_a_form_body_of_text_data_matches_its_md5_in_both_recipes(
     payload: dict[str, Any],
-    node_recipe: subprocess.Popen[bytes],
+    recipe: Recipe,
     python_recipe: ModuleType,
 ) -> None:
-    check_text_body(PayloadType.FORM, payload, node_recipe, python_recipe)
+    check_text_body(PayloadType.FORM, payload, recipe, python_recipe)
 
 
 def check_text_body(
     payload_type: PayloadType,
     payload: dict[str, Any],
-    node_recipe: subprocess.Popen[bytes],
+    recipe: Recipe,
     python_recipe: ModuleType,
 ) -> None:
     body, content_type = render_body(payload_type, payload)
     assert python_recipe.md5_matches(python_recipe.parse(body, content_type)) is True
-    canonical, matches = node_md5(node_recipe, content_type, body)
+    canonical, matches = recipe.run(content_type, body)
     assert canonical == canonical_json(payload).decode("utf-8")
     assert matches is True
 
 
 @pytest.mark.parametrize("name", FAST_XML_PARSER_REFUSES)
 def test_an_xml_body_with_a_data_key_fast_xml_parser_refuses_throws_in_javascript(
-    name: str, node_recipe: subprocess.Popen[bytes], python_recipe: ModuleType
+    name: str, recipe: Recipe, python_recipe: ModuleType
 ) -> None:
     """The one limit of the JavaScript receiver that the guide states beyond the md5's:
-    its XML parser throws on these element names (Python's parses them)."""
+    its XML parser throws on these element names (Python's and PHP's parse them)."""
     body, content_type = render_body(PayloadType.XML, event({name: "x"}))
     assert python_recipe.md5_matches(python_recipe.parse(body, content_type)) is True
-    error, matches = node_md5(node_recipe, content_type, body)
-    assert matches is None
-    assert "prototype pollution" in error
+    error, matches = recipe.run(content_type, body)
+    if recipe.language == "javascript":
+        assert matches is None
+        assert "prototype pollution" in error
+    else:
+        assert matches is True, error
