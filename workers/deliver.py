@@ -24,7 +24,11 @@ RESPONSE_BODY_LIMIT = 1024
 logger = logging.getLogger(__name__)
 
 
-async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) -> Outcome:
+async def send(
+    transport: httpx.AsyncBaseTransport, claim: Claim, timeout_seconds: float
+) -> Outcome:
+    """One attempt through the worker's transport (`workers/transport.py`): no client in
+    between, so nothing of one receiver's answer (a cookie, say) reaches another."""
     started = time.perf_counter()
     status_code: int | None = None
     response_body: str | None = None
@@ -53,10 +57,8 @@ async def send(client: httpx.AsyncClient, claim: Claim, timeout_seconds: float) 
             user_agent=USER_AGENT,
         )
         async with asyncio.timeout(timeout_seconds):
-            request = client.build_request(
-                claim.method.value, claim.url, content=body, headers=headers
-            )
-            response = await client.send(request, stream=True)
+            request = httpx.Request(claim.method.value, claim.url, content=body, headers=headers)
+            response = await transport.handle_async_request(request)
             try:
                 status_code = response.status_code
                 retry_after = parse_retry_after(status_code, response.headers.get("retry-after"))

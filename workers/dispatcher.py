@@ -28,12 +28,12 @@ class Dispatcher:
     def __init__(
         self,
         bookkeeper: Bookkeeper,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         timeout_seconds: float,
         capacity: int,
     ) -> None:
         self._bookkeeper = bookkeeper
-        self._client = client
+        self._transport = transport
         self._timeout = timeout_seconds
         self._capacity = capacity
         self._in_flight = 0
@@ -100,7 +100,7 @@ class Dispatcher:
     async def _carry_on(self, claim: Claim) -> None:
         current: Claim | None = claim
         while current is not None:
-            outcome = await send(self._client, current, self._timeout)
+            outcome = await send(self._transport, current, self._timeout)
             recorded = await self._bookkeeper.record(current, outcome)
             report(current, outcome)
             for beside in recorded.next_claims[1:]:

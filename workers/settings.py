@@ -25,7 +25,7 @@ from workers.dispatcher import Dispatcher, deliver
 from workers.job_runner import DeliveryWorker
 from workers.retention import purge
 from workers.sweeper import sweep
-from workers.transport import make_client
+from workers.transport import make_transport
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["bookkeeper"] = Bookkeeper(ctx["engine"], settings, ctx["redis"])
-    ctx["http"] = make_client(settings, max_connections=MAX_CONCURRENT_ATTEMPTS * 2)
+    ctx["http"] = make_transport(settings, max_connections=MAX_CONCURRENT_ATTEMPTS * 2)
     ctx["dispatcher"] = Dispatcher(
         ctx["bookkeeper"],
         ctx["http"],

@@ -12,7 +12,7 @@ from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers.bookkeeping import Claim
 from workers.deliver import send
-from workers.transport import make_client
+from workers.transport import make_transport
 
 
 async def test_purchase_arrives_as_json_and_the_delivery_succeeds(
@@ -59,8 +59,8 @@ async def test_a_payload_that_cannot_be_rendered_is_a_failed_attempt_not_a_crash
         payload={"type": "purchase", "data": {"note": "\ud800"}},
         secrets=["whsec_" + "A" * 43],
     )
-    async with make_client(Settings(allow_private_networks=True)) as client:
-        outcome = await send(client, claim, timeout_seconds=2)
+    async with make_transport(Settings(allow_private_networks=True)) as transport:
+        outcome = await send(transport, claim, timeout_seconds=2)
     assert outcome.category == "payload"
     assert not outcome.succeeded
     assert outcome.status_code is None

@@ -24,7 +24,7 @@ from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers.bookkeeping import Claim
 from workers.deliver import RESPONSE_BODY_LIMIT, send
 from workers.signing import generate_secret
-from workers.transport import make_client
+from workers.transport import make_transport
 
 TIMEOUT = 2  # delivery_timeout_seconds of tests/workers/conftest.py
 TIMED_OUT = f"Timed out: no complete answer within {TIMEOUT} s."
@@ -220,9 +220,9 @@ async def test_an_endless_answer_is_stored_cut_at_1_kib_and_abandoned(
 
 async def test_a_50_mib_answer_is_not_read_past_1_kib(raw_receiver: RawReceiver) -> None:
     raw_receiver.respond = huge
-    async with make_client(client_settings()) as client:
+    async with make_transport(client_settings()) as transport:
         started = time.perf_counter()
-        outcome = await send(client, claim_for(raw_receiver.url), TIMEOUT)
+        outcome = await send(transport, claim_for(raw_receiver.url), TIMEOUT)
         elapsed = time.perf_counter() - started
     await asyncio.wait_for(raw_receiver.gone.wait(), timeout=5)
 
@@ -266,8 +266,8 @@ async def test_a_head_trickled_a_byte_a_second_is_cut_at_the_timeout(
     """No single read waits long (each byte comes within a second), so only the
     whole-request deadline can end it."""
     raw_receiver.respond = trickled_head
-    async with make_client(client_settings()) as client:
-        outcome = await send(client, claim_for(raw_receiver.url), TIMEOUT)
+    async with make_transport(client_settings()) as transport:
+        outcome = await send(transport, claim_for(raw_receiver.url), TIMEOUT)
     await asyncio.wait_for(raw_receiver.gone.wait(), timeout=3)
 
     assert outcome.category == "timeout"
