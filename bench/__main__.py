@@ -3,6 +3,8 @@
     python -m bench [--events N] [--runs R] [--database sqlite|postgresql|both]
                     [--stages 1,2,…,9] [--smoke]
 
+Beside the JSON it draws PNG plots (bench/plots.py; matplotlib, the `bench` extra).
+
 PostgreSQL needs STOREHOOKS_TEST_DATABASE_URL (scripts/throwaway_postgres.sh sets it);
 the benchmark creates its databases there and drops them at the end.
 """
@@ -22,6 +24,7 @@ import aiohttp
 
 from bench.databases import Databases, PostgresDatabases, SqliteDatabases
 from bench.measure import ALL_STAGES, NEED_STAGE_2, Plan, Shared, measure_database, say
+from bench.plots import write_plots
 from bench.report import DatabaseResults, machine_facts, table, write_json
 from bench.services import Services
 
@@ -151,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table(result))
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     path = write_json(document(plan, results, started, logs), stamp)
+    plots = write_plots(results, path.with_suffix(""))
     print(f"\n{time.monotonic() - clock:.0f} s; results in {path}; logs in {logs}")
+    for plot in plots:
+        print(f"plot: {plot}")
     return 1 if any(result.errors for result in results) else 0
 
 

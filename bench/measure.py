@@ -230,6 +230,7 @@ async def measure_latency(
                 plan.latency_rate,
                 plan.latency_seconds,
                 run,
+                samples=result.samples.setdefault(LATENCY, []),
             )
             result.add(LATENCY, figures)
             say(result.kind, f"end-to-end run {run + 1}: " + _brief(figures))

@@ -37,6 +37,8 @@ class DatabaseResults:
     kind: str
     runs: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Every single measurement of a distribution (stage 4's latencies, ms), all runs.
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, stage: str, figures: dict[str, float]) -> None:
         for name, value in figures.items():
@@ -191,6 +193,9 @@ class DatabaseResults:
             "ratios": self.ratios(),
             "targets": self.targets(),
             "errors": self.errors,
+            "samples": {
+                name: [round(value, 3) for value in values] for name, values in self.samples.items()
+            },
         }
 
 
