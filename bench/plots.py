@@ -98,12 +98,16 @@ def slots_plot(results: Sequence[DatabaseResults], path: Path) -> Path:
             markersize=9,
             label="goal (50 ms receiver)",
         )
-        for delay, pairs in curves.items():
+        for number, (delay, pairs) in enumerate(curves.items()):
+            below = number % 2 == 0  # the curves' labels on alternate sides, apart
             for limit, rate in pairs:
+                ratio = rate / (limit * 1000 / delay)
                 ax.annotate(
-                    f"{rate / (limit * 1000 / delay):.0%}",
+                    f"{ratio:.0%}" if ratio >= 0.095 else f"{ratio:.1%}",
                     (limit, rate),
-                    xytext=(5, -12),
+                    # below right or above left: off a rising curve
+                    xytext=(5, -12) if below else (-6, 5),
+                    ha="left" if below else "right",
                     textcoords="offset points",
                     fontsize="x-small",
                     color=COLOURS.get(delay),
@@ -113,6 +117,8 @@ def slots_plot(results: Sequence[DatabaseResults], path: Path) -> Path:
         measured = [rate for pairs in curves.values() for _, rate in pairs]
         ax.set(xscale="log", yscale="log", title=result.kind, xlabel="max_in_flight")
         ax.set_ylim(min(measured) / 2, max(measured) * 4)
+        limits_measured = [limit for pairs in curves.values() for limit, _ in pairs]
+        ax.set_xlim(min(limits_measured) / 1.6, max(limits_measured) * 1.4)  # room for labels
         _plain_ticks(ax.xaxis, result.runs[SLOTS])
         _plain_ticks(ax.yaxis)
         ax.grid(True, which="both", alpha=0.3)
@@ -137,14 +143,16 @@ def latency_plot(results: Sequence[DatabaseResults], path: Path) -> Path:
         latencies = sorted(max(value, FLOOR_MS) for value in result.samples[LATENCY])
         share = [(number + 1) / len(latencies) for number in range(len(latencies))]
         ax.step(latencies, share, where="post", color="tab:blue")
-        for q, colour in ((0.50, "tab:green"), (0.99, "tab:red")):
+        # p50's label right of its line, p99's left of it (it may be near the edge).
+        for q, colour, side in ((0.50, "tab:green", 1), (0.99, "tab:red", -1)):
             at = percentile(latencies, q)
             ax.axvline(at, color=colour, linewidth=1)
             ax.annotate(
                 f"p{q * 100:.0f} {at:.1f} ms",
                 (at, q),
-                xytext=(6, -14 if q > 0.9 else 6),
+                xytext=(6 * side, -14 if q > 0.9 else 6),
                 textcoords="offset points",
+                ha="left" if side > 0 else "right",
                 color=colour,
                 bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
             )

@@ -11,9 +11,12 @@ last ((n - 1) / (last - first), the worker's start-up left out), the ideal rate
 max_in_flight / delay, their ratio, and the most requests the receiver had open at once
 on the webhook's path (more than max_in_flight is a violation: the stage fails).
 
-A point has as many events as it should deliver in `seconds` at min(the rate its
-limit allows with a few ms of the worker's own per delivery, 1,000/s), within
-[MIN_EVENTS, `most_events`], so every point takes a few seconds.
+A point has as many events as it should deliver in about `seconds`, so that every
+point takes a few seconds whatever the worker's pace: at the least of the rate its limit
+allows with a few ms of the worker's own per delivery, 1,000/s, and twice the rate the
+point before it on the same receiver reached (GROWTH; the limits go up); and at least
+WAVES × max_in_flight (the slots filled that many times over) and MIN_EVENTS, at most
+`most_events`.
 """
 
 from collections.abc import Sequence
@@ -26,6 +29,8 @@ from bench.probes import flush_redis, reset_receiver, wait_for_receipts, wait_fo
 from bench.services import Process, Services
 
 MIN_EVENTS = 10
+WAVES = 10
+GROWTH = 4.0  # a point is expected at most this much faster than the one before it
 OWN_SECONDS_GUESS = 0.005  # a delivery's own time in the worker, only to size a point
 RATE_GUESS = 1000.0  # about what one worker delivers, only to size a point
 
@@ -44,9 +49,14 @@ class Point:
     def ideal_per_s(self) -> float:
         return self.max_in_flight * 1000 / self.delay_ms
 
-    def events(self, seconds: float, most_events: int) -> int:
-        guess = self.max_in_flight / (self.delay_ms / 1000 + OWN_SECONDS_GUESS)
-        return max(MIN_EVENTS, min(most_events, round(min(guess, RATE_GUESS) * seconds)))
+    def events(self, seconds: float, most_events: int, rate_before: float | None) -> int:
+        """How many events to post; `rate_before`: the deliveries/s of the point before
+        this one on the same receiver, if any."""
+        guess = min(self.max_in_flight / (self.delay_ms / 1000 + OWN_SECONDS_GUESS), RATE_GUESS)
+        if rate_before is not None:
+            guess = min(guess, rate_before * GROWTH)
+        least = max(MIN_EVENTS, WAVES * self.max_in_flight)
+        return min(most_events, max(least, round(guess * seconds)))
 
 
 def points(delays_ms: Sequence[int], limits: Sequence[int]) -> list[Point]:
@@ -67,14 +77,16 @@ async def slots_run(
     deployment = await deploy(services, session, database_url, receiver.url)
     figures: dict[str, float] = {}
     delivered = 0
+    rates: dict[int, float] = {}  # receiver delay → the last point's deliveries/s
     try:
         for point in chosen:
-            events = point.events(seconds, most_events)
+            events = point.events(seconds, most_events, rates.get(point.delay_ms))
             delivered += events
             found = await point_run(
                 services, session, deployment, receiver, point, events, delivered
             )
             figures |= {f"{point.name}_{name}": value for name, value in found.items()}
+            rates[point.delay_ms] = found["deliveries_per_s"]
     finally:
         services.stop(deployment.api)
     return figures
