@@ -17,6 +17,12 @@ $(VENV)/.installed-test: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $@
 
+# The benchmark's extra (matplotlib for its plots, py-spy for --profile) on top of the tests'.
+$(VENV)/.installed-bench: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+	touch $@ $(VENV)/.installed-test
+
 lock: $(VENV)/.installed-test  ## move constraints.txt to the newest releases pyproject.toml allows, then run the suite on them
 	$(PY) -m pip install --quiet --disable-pip-version-check uv
 	$(VENV)/bin/uv pip compile --quiet --upgrade --all-extras --universal --python-version 3.11 \
@@ -29,10 +35,10 @@ test: $(VENV)/.installed-test  ## run the test suite (starts its own Redis; the 
 fault-test: $(VENV)/.installed-test  ## kill a worker and restart Redis mid-run (docs/operations.md)
 	$(VENV)/bin/pytest -m fault -s tests/fault
 
-bench: $(VENV)/.installed-test  ## the benchmark, beside the machine's ceilings (docs/performance.md)
+bench: $(VENV)/.installed-bench  ## the benchmark, beside the machine's ceilings (docs/performance.md)
 	$(PY) -m bench
 
-bench-smoke: $(VENV)/.installed-test  ## a short run of every benchmark stage, as in CI
+bench-smoke: $(VENV)/.installed-bench  ## a short run of every benchmark stage, as in CI
 	$(PY) -m bench --smoke
 
 screenshots: $(VENV)/.installed-test  ## retake docs/images/console-*.png (needs Debian's chromium)

@@ -1,6 +1,9 @@
 """`python -m bench`: start everything on 127.0.0.1, measure, print, write JSON.
 
-    python -m bench [--events N] [--runs R] [--database sqlite|postgresql|both] [--smoke]
+    python -m bench [--events N] [--runs R] [--database sqlite|postgresql|both]
+                    [--stages 1,2,…,9] [--smoke]
+
+Beside the JSON it draws PNG plots (bench/plots.py; matplotlib, the `bench` extra).
 
 PostgreSQL needs STOREHOOKS_TEST_DATABASE_URL (scripts/throwaway_postgres.sh sets it);
 the benchmark creates its databases there and drops them at the end.
@@ -20,7 +23,8 @@ from typing import Any
 import aiohttp
 
 from bench.databases import Databases, PostgresDatabases, SqliteDatabases
-from bench.measure import Plan, Shared, measure_database, say
+from bench.measure import ALL_STAGES, NEED_STAGE_2, Plan, Shared, measure_database, say
+from bench.plots import write_plots
 from bench.report import DatabaseResults, machine_facts, table, write_json
 from bench.services import Services
 
@@ -44,8 +48,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stages",
-        default="1,2,3,4,5,6",
-        help="which stages to measure, e.g. 2,3 (default all; 2 always runs: the others use it)",
+        default=",".join(str(number) for number in sorted(ALL_STAGES)),
+        help="which stages to measure, e.g. 7,8,9 (default all 1-9; 3, 4 and 5 run 2 too)",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="a short check: tiny N, 1 run, SQLite only"
@@ -63,12 +67,17 @@ def make_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
             backlog=5_000,
             fairness_seconds=1,
             fairness_backlog=2_000,
+            slots_max_in_flight=(1, 10),
+            slots_seconds=0.3,
+            slots_most_events=100,
         )
         return smoke, ["sqlite"]
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     if "postgresql" in kinds and not os.environ.get(POSTGRES_URL_VARIABLE):
         raise SystemExit(f"--database postgresql needs {POSTGRES_URL_VARIABLE}")
-    stages = frozenset(int(number) for number in args.stages.split(",")) | {2}
+    stages = frozenset(int(number) for number in args.stages.split(","))
+    if stages & NEED_STAGE_2:
+        stages |= {2}
     plan = Plan(
         args.events, args.runs, latency_rate=200, latency_seconds=10, backlog=100_000, stages=stages
     )
@@ -143,8 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         services.stop_all()
     for result in results:
         print(table(result))
-    path = write_json(document(plan, results, started, logs))
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    path = write_json(document(plan, results, started, logs), stamp)
+    plots = write_plots(results, path.with_suffix(""))
     print(f"\n{time.monotonic() - clock:.0f} s; results in {path}; logs in {logs}")
+    for plot in plots:
+        print(f"plot: {plot}")
     return 1 if any(result.errors for result in results) else 0
 
 

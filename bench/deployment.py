@@ -4,7 +4,9 @@ bound to purchases of `app_bench`; plus the events the benchmark posts to it."""
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -54,22 +56,20 @@ async def add_webhook(
     name: str,
     url: str,
     app_id: str | None,
-    max_in_flight: int = 10,
+    max_in_flight: int | None = 10,
 ) -> str:
-    """A JSON/POST webhook to `url`, bound to purchases of `app_id` (to nothing if None)."""
+    """A JSON/POST webhook to `url`, bound to purchases of `app_id` (to nothing if None),
+    with `max_in_flight` (left out if None: the server's default)."""
     headers = {"Authorization": f"Bearer {key}"}
-    hook = await _created(
-        session,
-        f"{api_url}/webhooks",
-        headers,
-        {
-            "name": name,
-            "url": url,
-            "http_method": "POST",
-            "payload_type": "json",
-            "max_in_flight": max_in_flight,
-        },
-    )
+    body: dict[str, object] = {
+        "name": name,
+        "url": url,
+        "http_method": "POST",
+        "payload_type": "json",
+    }
+    if max_in_flight is not None:
+        body["max_in_flight"] = max_in_flight
+    hook = await _created(session, f"{api_url}/webhooks", headers, body)
     if app_id is not None:
         await _created(
             session,
@@ -78,6 +78,17 @@ async def add_webhook(
             {"event_type": "purchase", "app_id": app_id},
         )
     return hook["id"]
+
+
+async def webhook_of(
+    session: aiohttp.ClientSession, api_url: str, key: str, webhook_id: str
+) -> dict[str, Any]:
+    """GET /webhooks/{id}: the webhook as the API has it."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with session.get(f"{api_url}/webhooks/{webhook_id}", headers=headers) as response:
+        response.raise_for_status()
+        found: dict[str, Any] = await response.json()
+        return found
 
 
 async def _created(
@@ -91,14 +102,15 @@ async def _created(
         return created
 
 
-def event_requests(key: str, tag: str = "e") -> MakeRequest:
-    """POST /events bodies for purchases of APP_ID, each with an order id of its own."""
+def event_requests(key: str, tag: str = "e", app_ids: Sequence[str] = (APP_ID,)) -> MakeRequest:
+    """POST /events bodies for purchases, each with an order id of its own; event
+    `number` is of app `app_ids[number % len(app_ids)]` (spread evenly over them)."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def make(number: int) -> Request:
         body = {
             "type": "purchase",
-            "app_id": APP_ID,
+            "app_id": app_ids[number % len(app_ids)],
             "sku_id": "gems_100",
             "data": {"order_id": f"{tag}-{number:08d}", "amount": "4.99", "currency": "USD"},
         }

@@ -20,7 +20,9 @@ async def latency_run(
     rate: float,
     seconds: float,
     run: int,
+    samples: list[float] | None = None,
 ) -> dict[str, float]:
+    """`samples`, if given, gets every event's latency (ms)."""
     await reset_receiver(session, receiver.url)
     make = event_requests(deployment.key, tag=f"l{run}")
     started = time.time()
@@ -35,6 +37,8 @@ async def latency_run(
     if missing:
         raise RuntimeError(f"{len(missing)} events never reached the receiver, e.g. {missing[0]}")
     latencies = [arrived[event_id] - at for event_id, at in answered.items()]
+    if samples is not None:
+        samples += [latency * 1000 for latency in latencies]
     return {
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,

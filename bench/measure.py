@@ -3,7 +3,8 @@
 A stage that fails is recorded (and the ones that need it are skipped); the others go on.
 Stage 2 gets a fresh database and a fresh worker per run; stages 3 and 4 use the API of
 its last run (the worker stopped for 3, running for 4); stage 5 fills run r's database;
-stage 6 gets a fresh database, API and worker per run.
+stages 6 to 9 get a fresh database, API and worker(s) per run. Stage 2 runs when chosen
+or when 3, 4 or 5 is.
 """
 
 import asyncio
@@ -22,18 +23,27 @@ from bench.databases import Databases, count_by_status
 from bench.delivery import DeliveryRun, delivery_run
 from bench.deployment import Deployment
 from bench.fairness import fairness_run
+from bench.flash_sale import flash_sale_run
 from bench.ingestion import ingestion_run
 from bench.latency import latency_run
+from bench.many_webhooks import many_webhooks_run
 from bench.report import (
     BACKLOG,
     CEILINGS,
     DELIVERY,
     FAIRNESS,
+    FLASH_SALE,
     INGESTION,
     LATENCY,
+    MANY_WEBHOOKS,
+    SLOTS,
     DatabaseResults,
 )
 from bench.services import Process, Services
+from bench.slots import Point, points, slots_run, violations
+
+ALL_STAGES = frozenset(range(1, 10))
+NEED_STAGE_2 = frozenset({3, 4, 5})  # they use its deployment
 
 
 @dataclass(frozen=True)
@@ -43,10 +53,18 @@ class Plan:
     latency_rate: float
     latency_seconds: float
     backlog: int
-    stages: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})
+    stages: frozenset[int] = ALL_STAGES
     fairness_rate: float = 50
     fairness_seconds: float = 10
     fairness_backlog: int = 10_000
+    slots_delays_ms: tuple[int, ...] = (1, 50)
+    slots_max_in_flight: tuple[int, ...] = (1, 10, 25, 50, 100)
+    slots_seconds: float = 2.0  # a point's events are sized to take about this long
+    slots_most_events: int = 3_000
+
+    @property
+    def slots_points(self) -> list[Point]:
+        return points(self.slots_delays_ms, self.slots_max_in_flight)
 
     @property
     def ingestion_requests(self) -> int:
@@ -84,11 +102,32 @@ async def measure_database(
     if 1 in plan.stages:
         async with stage(result, CEILINGS):
             await measure_ceilings(shared, databases, plan, result)
+    if plan.stages & ({2} | NEED_STAGE_2):
+        await measure_stage_2_and_its_users(shared, databases, plan, result)
+    if 6 in plan.stages:
+        async with stage(result, FAIRNESS):
+            await measure_fairness(shared, databases, plan, result)
+    if 7 in plan.stages:
+        async with stage(result, SLOTS):
+            await measure_slots(shared, databases, plan, result)
+    if 8 in plan.stages:
+        async with stage(result, FLASH_SALE):
+            await measure_flash_sale(shared, databases, plan, result)
+    if 9 in plan.stages:
+        async with stage(result, MANY_WEBHOOKS):
+            await measure_many_webhooks(shared, databases, plan, result)
+
+
+async def measure_stage_2_and_its_users(
+    shared: Shared, databases: Databases, plan: Plan, result: DatabaseResults
+) -> None:
     runs: list[DeliveryRun] = []
     async with stage(result, DELIVERY):
         await measure_delivery(shared, databases, plan, result, runs)
     if not runs:
-        result.errors.setdefault(INGESTION, "skipped: no deployment from stage 2")
+        for number, name in ((3, INGESTION), (4, LATENCY), (5, BACKLOG)):
+            if number in plan.stages:
+                result.errors.setdefault(name, "skipped: no deployment from stage 2")
         return
     last = runs[-1].deployment
     deployments = [run.deployment for run in runs]
@@ -102,9 +141,6 @@ async def measure_database(
         if 5 in plan.stages:
             async with stage(result, BACKLOG):
                 await measure_backlog(shared, databases, deployments, plan, result)
-        if 6 in plan.stages:
-            async with stage(result, FAIRNESS):
-                await measure_fairness(shared, databases, plan, result)
     finally:
         shared.services.stop(last.api)
 
@@ -194,6 +230,7 @@ async def measure_latency(
                 plan.latency_rate,
                 plan.latency_seconds,
                 run,
+                samples=result.samples.setdefault(LATENCY, []),
             )
             result.add(LATENCY, figures)
             say(result.kind, f"end-to-end run {run + 1}: " + _brief(figures))
@@ -240,3 +277,50 @@ async def measure_fairness(
         )
         result.add(FAIRNESS, figures)
         say(result.kind, f"fairness run {run + 1}: " + _brief(figures))
+
+
+async def measure_slots(
+    shared: Shared, databases: Databases, plan: Plan, result: DatabaseResults
+) -> None:
+    for run in range(plan.runs):
+        figures = await slots_run(
+            shared.services,
+            shared.session,
+            await databases.fresh(),
+            shared.receiver,
+            plan.slots_points,
+            plan.slots_seconds,
+            plan.slots_most_events,
+        )
+        result.add(SLOTS, figures)
+        rates = {name: value for name, value in figures.items() if name.endswith("_per_s")}
+        say(result.kind, f"slots run {run + 1}: " + _brief(rates))
+        if found := violations(figures):
+            raise RuntimeError("max_in_flight exceeded at the receiver: " + "; ".join(found))
+
+
+async def measure_flash_sale(
+    shared: Shared, databases: Databases, plan: Plan, result: DatabaseResults
+) -> None:
+    for run in range(plan.runs):
+        figures = await flash_sale_run(
+            shared.services, shared.session, await databases.fresh(), shared.receiver, plan.events
+        )
+        result.add(FLASH_SALE, figures)
+        say(result.kind, f"flash sale run {run + 1}: " + _brief(figures))
+        if figures["most_open"] > figures["max_in_flight"]:
+            raise RuntimeError(
+                f"max_in_flight exceeded at the receiver: {figures['most_open']:.0f} open at "
+                f"once, max_in_flight {figures['max_in_flight']:.0f}"
+            )
+
+
+async def measure_many_webhooks(
+    shared: Shared, databases: Databases, plan: Plan, result: DatabaseResults
+) -> None:
+    for run in range(plan.runs):
+        figures = await many_webhooks_run(
+            shared.services, shared.session, await databases.fresh(), shared.receiver, plan.events
+        )
+        result.add(MANY_WEBHOOKS, figures)
+        say(result.kind, f"many webhooks run {run + 1}: " + _brief(figures))

@@ -2,13 +2,19 @@
 
 Answers 200 to every POST and PUT and records, per `webhook-id` header, the first
 arrival time (unix seconds) and the JSON body's `event_id` (at the top level or under
-`payload`, where storehooks puts it).
+`payload`, where storehooks puts it). It also counts, per path, the requests it is
+handling now and the most it handled at once (a sender's in-flight limit, seen from the
+receiving end).
 
     GET /stats      {"requests": n, "distinct": distinct webhook-ids,
                      "first_arrival": t, "last_arrival": t,
-                     "hang": {"requests": n, "open": n, "most_open": n}}
+                     "hang": {"requests": n, "open": n, "most_open": n},
+                     "paths": {path: {"requests": n, "open": n, "most_open": n}}}
     GET /arrivals   {event_id: arrival unix time} (first arrival of each webhook-id)
-    DELETE /stats   forget everything (but the /hang requests still open)
+    DELETE /stats   forget everything (but the requests still open)
+
+POST /delay/{ms} (any path under it, e.g. /delay/50/w7) answers 200 after `ms`
+milliseconds, and is recorded like any other POST: a receiver that takes its time.
 
 POST /hang is a dead endpoint instead: it holds each request open for `?seconds=`
 (default 60) or until the sender gives up and closes the connection, then answers 503.
@@ -39,7 +45,9 @@ class Arrivals:
 
 
 @dataclass
-class Hanging:
+class Concurrency:
+    """The requests to one path: all, open now, most open at once."""
+
     requests: int = 0
     open: int = 0
     most_open: int = 0
@@ -49,13 +57,32 @@ class Hanging:
         self.open += 1
         self.most_open = max(self.most_open, self.open)
 
+    def closed(self) -> None:
+        self.open -= 1
+
     def reset(self) -> None:
         self.requests = 0
         self.most_open = self.open
 
+    def counts(self) -> dict[str, int]:
+        return {"requests": self.requests, "open": self.open, "most_open": self.most_open}
+
+
+class Paths(dict[str, Concurrency]):
+    def of(self, request: web.Request) -> Concurrency:
+        return self.setdefault(request.path, Concurrency())
+
+    def reset(self) -> None:
+        for path, concurrency in list(self.items()):
+            if concurrency.open:
+                concurrency.reset()
+            else:
+                del self[path]
+
 
 ARRIVALS = web.AppKey("arrivals", Arrivals)
-HANGING = web.AppKey("hanging", Hanging)
+HANGING = web.AppKey("hanging", Concurrency)
+PATHS = web.AppKey("paths", Paths)
 HANG_SECONDS = 60.0
 HANG_POLL_SECONDS = 0.05
 
@@ -73,7 +100,28 @@ def event_id_of(body: bytes) -> str | None:
 
 
 async def receive(request: web.Request) -> web.Response:
-    body = await request.read()
+    concurrency = request.app[PATHS].of(request)
+    concurrency.opened()
+    try:
+        _record(request, await request.read())
+    finally:
+        concurrency.closed()
+    return web.Response(text="ok")
+
+
+async def delay(request: web.Request) -> web.Response:
+    """Records the request, then answers after `ms` milliseconds."""
+    concurrency = request.app[PATHS].of(request)
+    concurrency.opened()
+    try:
+        _record(request, await request.read())
+        await asyncio.sleep(int(request.match_info["ms"]) / 1000)
+    finally:
+        concurrency.closed()
+    return web.Response(text="ok")
+
+
+def _record(request: web.Request, body: bytes) -> None:
     now = time.time()
     arrivals = request.app[ARRIVALS]
     if not arrivals.requests:
@@ -83,7 +131,6 @@ async def receive(request: web.Request) -> web.Response:
     webhook_id = request.headers.get("webhook-id", "")
     if webhook_id not in arrivals.by_webhook_id:
         arrivals.by_webhook_id[webhook_id] = (now, event_id_of(body))
-    return web.Response(text="ok")
 
 
 async def hang(request: web.Request) -> web.Response:
@@ -93,7 +140,7 @@ async def hang(request: web.Request) -> web.Response:
     try:
         await _hold(request, float(request.query.get("seconds", HANG_SECONDS)))
     finally:
-        hanging.open -= 1
+        hanging.closed()
     return web.Response(status=503, text="unavailable")
 
 
@@ -115,11 +162,8 @@ async def stats(request: web.Request) -> web.Response:
             "distinct": len(arrivals.by_webhook_id),
             "first_arrival": arrivals.first_arrival,
             "last_arrival": arrivals.last_arrival,
-            "hang": {
-                "requests": hanging.requests,
-                "open": hanging.open,
-                "most_open": hanging.most_open,
-            },
+            "hang": hanging.counts(),
+            "paths": {path: counts.counts() for path, counts in request.app[PATHS].items()},
         }
     )
 
@@ -135,17 +179,20 @@ async def arrival_times(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     request.app[ARRIVALS].reset()
     request.app[HANGING].reset()
+    request.app[PATHS].reset()
     return web.Response(status=204)
 
 
 def make_app() -> web.Application:
     app = web.Application()
     app[ARRIVALS] = Arrivals()
-    app[HANGING] = Hanging()
+    app[HANGING] = Concurrency()
+    app[PATHS] = Paths()
     app.router.add_get("/stats", stats)
     app.router.add_get("/arrivals", arrival_times)
     app.router.add_delete("/stats", reset)
     app.router.add_post("/hang", hang)
+    app.router.add_post(r"/delay/{ms:\d+}{tail:(/.*)?}", delay)
     app.router.add_route("POST", "/{tail:.*}", receive)
     app.router.add_route("PUT", "/{tail:.*}", receive)
     return app

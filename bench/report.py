@@ -8,7 +8,6 @@ import os
 import platform
 import statistics
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ CEILINGS, DELIVERY, INGESTION, LATENCY, BACKLOG, FAIRNESS = (
     "5 retry backlog",
     "6 fairness",
 )
+SLOTS, FLASH_SALE, MANY_WEBHOOKS = ("7 slots", "8 flash sale", "9 many webhooks")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -37,6 +37,8 @@ class DatabaseResults:
     kind: str
     runs: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Every single measurement of a distribution (stage 4's latencies, ms), all runs.
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, stage: str, figures: dict[str, float]) -> None:
         for name, value in figures.items():
@@ -68,6 +70,16 @@ class DatabaseResults:
                 DELIVERY,
                 "worker_cpu_ms_per_delivery",
                 "sqlite_bookkeeping_cpu_ms_per_request",
+            ),
+            "many webhooks / sqlite bookkeeping ceiling": (
+                MANY_WEBHOOKS,
+                "deliveries_per_s",
+                "sqlite_bookkeeping_requests_per_s",
+            ),
+            "many webhooks / postgresql bookkeeping ceiling": (
+                MANY_WEBHOOKS,
+                "deliveries_per_s",
+                "postgresql_bookkeeping_requests_per_s",
             ),
         }
         found: dict[str, float] = {}
@@ -114,8 +126,63 @@ class DatabaseResults:
                 100,
             ),
             ("sweeper query ≤ 50 ms", self.median(BACKLOG, "sweeper_query_ms"), "<=", 50),
+            (
+                "slots: 50 ms, max_in_flight 10 ≥ 90 % of 200/s",
+                self.median(SLOTS, "50ms_mif10_ratio"),
+                ">=",
+                0.90,
+            ),
+            (
+                "slots: 50 ms, max_in_flight 50 ≥ 80 % of 1,000/s",
+                self.median(SLOTS, "50ms_mif50_ratio"),
+                ">=",
+                0.80,
+            ),
+            (
+                "slots: most open at once ≤ max_in_flight (×)",
+                self.most_open_over_limit(),
+                "<=",
+                1,
+            ),
+            (
+                "flash sale ≥ 1,000 events/s end to end",
+                self.median(FLASH_SALE, "events_per_s"),
+                ">=",
+                1000,
+            ),
+            (
+                "many webhooks ≥ 2,000 deliveries/s",
+                self.median(MANY_WEBHOOKS, "deliveries_per_s"),
+                ">=",
+                2000,
+            ),
+            (
+                "many webhooks ≤ 0.5 ms worker CPU per delivery",
+                self.median(MANY_WEBHOOKS, "worker_cpu_ms_per_delivery"),
+                "<=",
+                0.5,
+            ),
+            (
+                "many webhooks ≥ 70 % of the bookkeeping ceiling",
+                ratios.get("many webhooks / sqlite bookkeeping ceiling"),
+                ">=",
+                0.70,
+            ),
         ]
         return [_check(*check) for check in checks]
+
+    def most_open_over_limit(self) -> float | None:
+        """The worst of stages 7 and 8: the most requests open at once at the receiver
+        divided by the webhook's max_in_flight, over every point and run."""
+        worst: float | None = None
+        for stage in (SLOTS, FLASH_SALE):
+            figures = self.runs.get(stage, {})
+            for name, opened in figures.items():
+                if name.endswith("most_open"):
+                    limits = figures[name.removesuffix("most_open") + "max_in_flight"]
+                    ratio = max(o / limit for o, limit in zip(opened, limits, strict=True))
+                    worst = ratio if worst is None else max(worst, ratio)
+        return worst
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -126,6 +193,9 @@ class DatabaseResults:
             "ratios": self.ratios(),
             "targets": self.targets(),
             "errors": self.errors,
+            "samples": {
+                name: [round(value, 3) for value in values] for name, values in self.samples.items()
+            },
         }
 
 
@@ -167,6 +237,9 @@ def table(result: DatabaseResults) -> str:
         f"{'stage':<16} {'figure':<42} {'median':>10} {'min':>10} {'max':>10}",
     ]
     for stage, figures in result.runs.items():
+        if stage == SLOTS:
+            lines += slots_table(figures)
+            continue
         for name, values in figures.items():
             row = summarise(values)
             cells = (_number(row[key]) for key in ("median", "min", "max"))
@@ -179,9 +252,38 @@ def table(result: DatabaseResults) -> str:
     return "\n".join(lines)
 
 
+def slots_table(figures: dict[str, list[float]]) -> list[str]:
+    """Stage 7's figures, several per point (`50ms_mif10_deliveries_per_s` …), as a row
+    per point: medians over the runs, but the most open at once of any run."""
+    lines = [
+        f"{SLOTS}: one webhook, pre-posted events, deliveries/s from first to last arrival",
+        f"  {'receiver':>8} {'max_in_flight':>13} {'events':>7} {'deliveries/s':>12} "
+        f"{'ideal/s':>9} {'ratio':>7} {'most open':>9}",
+    ]
+    for prefix in _points(figures):
+        median = {
+            name.removeprefix(f"{prefix}_"): statistics.median(values)
+            for name, values in figures.items()
+            if name.startswith(f"{prefix}_")
+        }
+        most, limit = max(figures[f"{prefix}_most_open"]), median["max_in_flight"]
+        flag = "  VIOLATION: more than max_in_flight at once" if most > limit else ""
+        lines.append(
+            f"  {prefix.split('_')[0]:>8} {limit:>13.0f} {median['events']:>7.0f} "
+            f"{_number(median['deliveries_per_s']):>12} {_number(median['ideal_per_s']):>9} "
+            f"{median['ratio']:>7.1%} {most:>9.0f}{flag}"
+        )
+    return lines
+
+
+def _points(figures: dict[str, list[float]]) -> list[str]:
+    """The points' prefixes (`50ms_mif10` …), in the order they were measured."""
+    return [name.removesuffix("_events") for name in figures if name.endswith("_events")]
+
+
 def _shown(target: dict[str, Any]) -> str:
     value, limit = target["value"], target.get("limit")
-    if value is not None and limit is not None and limit < 1:  # a ratio target
+    if value is not None and limit is not None and "%" in target["target"]:  # a ratio
         return f"{value:.1%}"
     return _number(value)
 
@@ -218,9 +320,10 @@ def _first_line(path: str) -> str:
         return "unknown"
 
 
-def write_json(document: dict[str, Any], directory: Path = RESULTS) -> Path:
+def write_json(document: dict[str, Any], stamp: str, directory: Path = RESULTS) -> Path:
+    """`directory`/`stamp`.json; the plots go beside it, as `stamp`-….png."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path = directory / f"{stamp}.json"
     path.write_text(json.dumps(document, indent=2, default=_jsonable) + "\n")
     return path
 
