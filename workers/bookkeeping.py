@@ -39,7 +39,7 @@ from typing import Any, cast
 
 from arq.connections import ArqRedis
 from sqlalchemy import ColumnElement, Row, Table, bindparam, func, insert, select, union_all, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import queue
 from app.coalescer import Coalescer
@@ -61,6 +61,7 @@ from app.models import Delivery, DeliveryAttempt, Event, Notice, Webhook
 from app.settings import Settings
 from workers import payloads
 from workers.retry_policy import next_delay
+from workers.transactions import Connection, transactions_for
 
 INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."
 # A job that comes a little before its time (clock skew, arq's poll) still runs.
@@ -130,7 +131,7 @@ class Bookkeeper:
     ) -> None:
         """`room(n)`: how many attempts the caller takes on when n of its attempts are
         being recorded (0: hand nothing off, e.g. while the worker stops)."""
-        self._engine = engine
+        self._begin, self.close = transactions_for(engine)
         self._settings = settings
         self._redis = redis
         self.room = room
@@ -150,7 +151,7 @@ class Bookkeeper:
     async def _claim_batch(self, delivery_ids: Sequence[str]) -> list[Claim | None]:
         now = utcnow()
         woken: list[queue.Attempt] = []
-        async with self._engine.begin() as connection:
+        async with self._begin() as connection:
             await _lock_webhooks(connection, sorted(set(delivery_ids)))
             rows = await _lock_claimable(connection, deliveries.c.id.in_(sorted(set(delivery_ids))))
             due = [row for row in rows if _is_due(row, now)]
@@ -161,7 +162,7 @@ class Bookkeeper:
 
     async def _claim_rows(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         due: list[Row[Any]],
         now: datetime,
         woken: list[queue.Attempt],
@@ -179,7 +180,7 @@ class Bookkeeper:
 
     async def _hand_off(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         finished: Sequence[Claim],
         now: datetime,
         woken: list[queue.Attempt],
@@ -209,7 +210,7 @@ class Bookkeeper:
         disabled: list[DisabledReason] = []
         woken: list[queue.Attempt] = []
         retries: list[queue.Attempt] = []
-        async with self._engine.begin() as connection:
+        async with self._begin() as connection:
             await _store_outcomes(connection, items)
             current = await _lock_pending(connection, [claim.delivery_id for claim, _ in items])
             changes: list[dict[str, Any]] = []
@@ -285,7 +286,7 @@ def _share_out(
 # --- claiming ----------------------------------------------------------------------------
 
 
-async def _lock_webhooks(connection: AsyncConnection, delivery_ids: list[str]) -> None:
+async def _lock_webhooks(connection: Connection, delivery_ids: list[str]) -> None:
     """PostgreSQL: the webhooks of these deliveries, locked in id order so that two
     workers' claims for one webhook count its attempts in flight one after the other
     (max_in_flight holds across workers). NO KEY UPDATE: new deliveries referencing the
@@ -304,7 +305,7 @@ async def _lock_webhooks(connection: AsyncConnection, delivery_ids: list[str]) -
     )
 
 
-async def _lock_webhook_rows(connection: AsyncConnection, webhook_ids: list[str]) -> None:
+async def _lock_webhook_rows(connection: Connection, webhook_ids: list[str]) -> None:
     """As `_lock_webhooks`, for a hand-off: these webhooks, in id order."""
     if connection.dialect.name != "postgresql":
         return
@@ -317,7 +318,7 @@ async def _lock_webhook_rows(connection: AsyncConnection, webhook_ids: list[str]
 
 
 async def _slots(
-    connection: AsyncConnection, webhook_ids: list[str], now: datetime
+    connection: Connection, webhook_ids: list[str], now: datetime
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Attempts in flight per webhook, and the free slots of the open ones that have any
     (max_in_flight less those in flight), in one statement."""
@@ -365,9 +366,7 @@ def _next_due(free: dict[str, int], now: datetime) -> ColumnElement[bool]:
     return deliveries.c.id.in_(selects[0] if len(selects) == 1 else union_all(*selects))
 
 
-async def _lock_claimable(
-    connection: AsyncConnection, which: ColumnElement[bool]
-) -> list[Row[Any]]:
+async def _lock_claimable(connection: Connection, which: ColumnElement[bool]) -> list[Row[Any]]:
     statement = (
         select(
             deliveries.c.id,
@@ -416,7 +415,7 @@ def _is_due(row: Row[Any], now: datetime) -> bool:
 
 
 async def _claim_row(
-    connection: AsyncConnection,
+    connection: Connection,
     row: Row[Any],
     now: datetime,
     in_flight: dict[str, int],
@@ -467,7 +466,7 @@ async def _claim_row(
 
 
 async def _in_flight(
-    connection: AsyncConnection, webhook_ids: set[str], now: datetime
+    connection: Connection, webhook_ids: set[str], now: datetime
 ) -> dict[str, int]:
     """Attempts in flight per webhook, across all workers: leased, still pending."""
     if not webhook_ids:
@@ -482,7 +481,7 @@ async def _in_flight(
     return {webhook_id: count for webhook_id, count in rows}
 
 
-async def _earlier_pending(connection: AsyncConnection, row: Row[Any]) -> bool:
+async def _earlier_pending(connection: Connection, row: Row[Any]) -> bool:
     found = await connection.execute(
         select(deliveries.c.id)
         .where(before(row.webhook_id, row.ordering_key, row.ordered_at, row.id))
@@ -493,7 +492,7 @@ async def _earlier_pending(connection: AsyncConnection, row: Row[Any]) -> bool:
 
 
 async def _wake_next_in_order(
-    connection: AsyncConnection, ended: Row[Any] | Claim, now: datetime
+    connection: Connection, ended: Row[Any] | Claim, now: datetime
 ) -> list[queue.Attempt]:
     """After a delivery of an ordering key finished: the first pending one of that key
     becomes due if it was held. Its row lock (taken by the UPDATE) orders this after a
@@ -524,7 +523,7 @@ async def _wake_next_in_order(
     return [queue.Attempt(first.id, first.attempt_count + 1)] if woken.rowcount == 1 else []
 
 
-async def _record_interruption(connection: AsyncConnection, row: Row[Any]) -> bool:
+async def _record_interruption(connection: Connection, row: Row[Any]) -> bool:
     """An attempt that never got an outcome died with its worker (SIGKILL, power loss):
     record that, and do not count it against the budget."""
     interrupted = await connection.execute(
@@ -580,7 +579,7 @@ _TAKE = (
 
 
 async def _insert_attempts(
-    connection: AsyncConnection, claims: list[Claim], now: datetime, lease_until: datetime
+    connection: Connection, claims: list[Claim], now: datetime, lease_until: datetime
 ) -> None:
     # The rows are locked (or the database is, on SQLite) since _lock_claimable, so the
     # status and attempt_count read there still hold.
@@ -642,9 +641,7 @@ _MOVE_ON = (
 )
 
 
-async def _store_outcomes(
-    connection: AsyncConnection, items: Sequence[tuple[Claim, Outcome]]
-) -> None:
+async def _store_outcomes(connection: Connection, items: Sequence[tuple[Claim, Outcome]]) -> None:
     await connection.execute(
         _STORE_OUTCOME,
         [
@@ -661,7 +658,7 @@ async def _store_outcomes(
     )
 
 
-async def _lock_pending(connection: AsyncConnection, delivery_ids: list[str]) -> dict[str, int]:
+async def _lock_pending(connection: Connection, delivery_ids: list[str]) -> dict[str, int]:
     """attempt_count of each delivery still pending, its row locked until the commit
     (in id order, so two batches cannot deadlock on each other)."""
     rows = await connection.execute(
@@ -704,13 +701,13 @@ def _gone(claim: Claim, outcome: Outcome) -> bool:
 
 
 async def _disable_after_failed_test(
-    connection: AsyncConnection, webhook_id: str, now: datetime
+    connection: Connection, webhook_id: str, now: datetime
 ) -> bool:
     return await _turn_off(connection, webhook_id, DisabledReason.TEST_FAILED, now) is not None
 
 
 async def _turn_off(
-    connection: AsyncConnection, webhook_id: str, reason: DisabledReason, now: datetime
+    connection: Connection, webhook_id: str, reason: DisabledReason, now: datetime
 ) -> str | None:
     """Switches an active webhook off; its account id, or None if it was off already."""
     account_id: str | None = (
@@ -725,7 +722,7 @@ async def _turn_off(
 
 
 async def _judge(
-    connection: AsyncConnection,
+    connection: Connection,
     items: Sequence[tuple[Claim, Outcome]],
     now: datetime,
     settings: Settings,
@@ -769,7 +766,7 @@ async def _judge(
 
 
 async def disable(
-    connection: AsyncConnection, webhook_id: str, reason: DisabledReason, now: datetime
+    connection: Connection, webhook_id: str, reason: DisabledReason, now: datetime
 ) -> bool:
     """Turns an active webhook off, cancels its pending deliveries and records a notice;
     False when it was off already."""

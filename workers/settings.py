@@ -58,6 +58,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     ctx["dispatcher"].close()
     await ctx["dispatcher"].wait()
     await ctx["http"].aclose()
+    ctx["bookkeeper"].close()
     await ctx["engine"].dispose()
     if ctx.get("metrics_server") is not None:
         ctx["metrics_server"].shutdown()
