@@ -32,13 +32,26 @@ Retries and woken deliveries are queued after the commit, one Redis call per bat
 that enqueue is lost they are due, and the sweeper queues them.
 """
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from arq.connections import ArqRedis
-from sqlalchemy import ColumnElement, Row, Table, bindparam, func, insert, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import queue
@@ -153,7 +166,7 @@ class Bookkeeper:
         woken: list[queue.Attempt] = []
         async with self._begin() as connection:
             await _lock_webhooks(connection, sorted(set(delivery_ids)))
-            rows = await _lock_claimable(connection, deliveries.c.id.in_(sorted(set(delivery_ids))))
+            rows = await _lock_claimable(connection, sorted(set(delivery_ids)))
             due = [row for row in rows if _is_due(row, now)]
             claims = await self._claim_rows(connection, due, now, woken)
         await self._enqueue(woken)
@@ -191,11 +204,10 @@ class Bookkeeper:
         if not finished or room <= 0:
             return []
         webhook_ids = sorted({claim.webhook_id for claim in finished})
-        await _lock_webhook_rows(connection, webhook_ids)
         in_flight, free = await _slots(connection, webhook_ids, now)
         if not free:
             return []
-        rows = await _lock_claimable(connection, _next_due(free, now))
+        rows = await _lock_next_due(connection, free, now)
         due = [row for row in rows if _is_due(row, now)][:room]
         claims = await self._claim_rows(connection, due, now, woken, in_flight)
         return [claim for claim in claims.values() if claim is not None]
@@ -305,39 +317,13 @@ async def _lock_webhooks(connection: Connection, delivery_ids: list[str]) -> Non
     )
 
 
-async def _lock_webhook_rows(connection: Connection, webhook_ids: list[str]) -> None:
-    """As `_lock_webhooks`, for a hand-off: these webhooks, in id order."""
-    if connection.dialect.name != "postgresql":
-        return
-    await connection.execute(
-        select(webhooks.c.id)
-        .where(webhooks.c.id.in_(webhook_ids))
-        .order_by(webhooks.c.id)
-        .with_for_update(key_share=True)
-    )
-
-
 async def _slots(
     connection: Connection, webhook_ids: list[str], now: datetime
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Attempts in flight per webhook, and the free slots of the open ones that have any
-    (max_in_flight less those in flight), in one statement."""
-    in_flight = (
-        select(func.count())
-        .where(
-            deliveries.c.webhook_id == webhooks.c.id,
-            deliveries.c.leased_until > now,
-            deliveries.c.status == DeliveryStatus.PENDING,
-        )
-        .scalar_subquery()
-    )
-    rows = await connection.execute(
-        select(webhooks.c.id, webhooks.c.max_in_flight, in_flight).where(
-            webhooks.c.id.in_(webhook_ids),
-            webhooks.c.active.is_(True),
-            webhooks.c.deleted_at.is_(None),
-        )
-    )
+    (max_in_flight less those in flight), in one statement that also locks the webhooks
+    (PostgreSQL, as `_lock_webhooks` does for a claim)."""
+    rows = await connection.execute(_SLOTS, {"ids": webhook_ids, "now": now})
     counts: dict[str, int] = {}
     free: dict[str, int] = {}
     for webhook_id, limit, count in rows:
@@ -347,27 +333,31 @@ async def _slots(
     return counts, free
 
 
-def _next_due(free: dict[str, int], now: datetime) -> ColumnElement[bool]:
-    """The oldest due deliveries of each webhook, as many as it has free slots: a union
-    of one indexed, limited select per webhook."""
-    selects = [
-        select(deliveries.c.id)
+_SLOTS = (
+    select(
+        webhooks.c.id,
+        webhooks.c.max_in_flight,
+        select(func.count())
         .where(
-            deliveries.c.webhook_id == webhook_id,
+            deliveries.c.webhook_id == webhooks.c.id,
+            deliveries.c.leased_until > bindparam("now"),
             deliveries.c.status == DeliveryStatus.PENDING,
-            deliveries.c.next_attempt_at <= now,
         )
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(slots)
-        .subquery()
-        .select()
-        for webhook_id, slots in sorted(free.items())
-    ]
-    return deliveries.c.id.in_(selects[0] if len(selects) == 1 else union_all(*selects))
+        .scalar_subquery(),
+    )
+    .where(
+        webhooks.c.id.in_(bindparam("ids", expanding=True)),
+        webhooks.c.active.is_(True),
+        webhooks.c.deleted_at.is_(None),
+    )
+    .order_by(webhooks.c.id)
+    .with_for_update(of=webhooks, key_share=True)
+)
 
 
-async def _lock_claimable(connection: Connection, which: ColumnElement[bool]) -> list[Row[Any]]:
-    statement = (
+def _claimable(which: ColumnElement[bool]) -> Select[Any]:
+    """The rows a claim reads, of the deliveries `which` picks, locked."""
+    return (
         select(
             deliveries.c.id,
             deliveries.c.status,
@@ -404,7 +394,48 @@ async def _lock_claimable(connection: Connection, which: ColumnElement[bool]) ->
         # PostgreSQL: a row another worker is claiming or recording is left to it.
         .with_for_update(of=deliveries, skip_locked=True)
     )
-    return list(await connection.execute(statement))
+
+
+# Statements built once, with bound parameters: SQLAlchemy then reuses both the
+# statement's cache key and its compiled form (building them anew for every batch was a
+# fifth of the worker's CPU).
+_CLAIMABLE_BY_ID = _claimable(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _claimable_next_due(webhook_count: int) -> Select[Any]:
+    """The oldest due deliveries of `webhook_count` webhooks, as many of each as it has
+    free slots (`w0`, `n0`, `w1`, `n1`, …; `now`): a union of one indexed, limited select
+    per webhook."""
+    selects = [
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.webhook_id == bindparam(f"w{index}"),
+            deliveries.c.status == DeliveryStatus.PENDING,
+            deliveries.c.next_attempt_at <= bindparam("now"),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(bindparam(f"n{index}", type_=Integer))
+        .subquery()
+        .select()
+        for index in range(webhook_count)
+    ]
+    among = selects[0] if webhook_count == 1 else union_all(*selects)
+    return _claimable(deliveries.c.id.in_(among))
+
+
+async def _lock_claimable(connection: Connection, delivery_ids: list[str]) -> list[Row[Any]]:
+    return list(await connection.execute(_CLAIMABLE_BY_ID, {"ids": delivery_ids}))
+
+
+async def _lock_next_due(
+    connection: Connection, free: dict[str, int], now: datetime
+) -> list[Row[Any]]:
+    parameters: dict[str, Any] = {"now": now}
+    for index, (webhook_id, slots) in enumerate(sorted(free.items())):
+        parameters[f"w{index}"] = webhook_id
+        parameters[f"n{index}"] = slots
+    return list(await connection.execute(_claimable_next_due(len(free)), parameters))
 
 
 def _is_due(row: Row[Any], now: datetime) -> bool:
@@ -471,14 +502,17 @@ async def _in_flight(
     """Attempts in flight per webhook, across all workers: leased, still pending."""
     if not webhook_ids:
         return {}
-    rows = await connection.execute(
-        select(deliveries.c.webhook_id, func.count())
-        .where(deliveries.c.webhook_id.in_(sorted(webhook_ids)))
-        .where(deliveries.c.leased_until > now)
-        .where(deliveries.c.status == DeliveryStatus.PENDING)
-        .group_by(deliveries.c.webhook_id)
-    )
+    rows = await connection.execute(_IN_FLIGHT, {"ids": sorted(webhook_ids), "now": now})
     return {webhook_id: count for webhook_id, count in rows}
+
+
+_IN_FLIGHT = (
+    select(deliveries.c.webhook_id, func.count())
+    .where(deliveries.c.webhook_id.in_(bindparam("ids", expanding=True)))
+    .where(deliveries.c.leased_until > bindparam("now"))
+    .where(deliveries.c.status == DeliveryStatus.PENDING)
+    .group_by(deliveries.c.webhook_id)
+)
 
 
 async def _earlier_pending(connection: Connection, row: Row[Any]) -> bool:
@@ -565,6 +599,8 @@ def _signing_secrets(row: Row[Any], now: datetime) -> list[str]:
     return secrets
 
 
+_INSERT_ATTEMPT = insert(attempts)
+
 _TAKE = (
     update(deliveries)
     .where(deliveries.c.id == bindparam("b_id"))
@@ -597,7 +633,7 @@ async def _insert_attempts(
         ],
     )
     await connection.execute(
-        insert(attempts),
+        _INSERT_ATTEMPT,
         [
             {
                 "id": new_id("att"),
@@ -661,14 +697,17 @@ async def _store_outcomes(connection: Connection, items: Sequence[tuple[Claim, O
 async def _lock_pending(connection: Connection, delivery_ids: list[str]) -> dict[str, int]:
     """attempt_count of each delivery still pending, its row locked until the commit
     (in id order, so two batches cannot deadlock on each other)."""
-    rows = await connection.execute(
-        select(deliveries.c.id, deliveries.c.attempt_count)
-        .where(deliveries.c.id.in_(sorted(delivery_ids)))
-        .where(deliveries.c.status == DeliveryStatus.PENDING)
-        .order_by(deliveries.c.id)
-        .with_for_update()
-    )
+    rows = await connection.execute(_LOCK_PENDING, {"ids": sorted(delivery_ids)})
     return {delivery_id: attempt_count for delivery_id, attempt_count in rows}
+
+
+_LOCK_PENDING = (
+    select(deliveries.c.id, deliveries.c.attempt_count)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .where(deliveries.c.status == DeliveryStatus.PENDING)
+    .order_by(deliveries.c.id)
+    .with_for_update()
+)
 
 
 def _next_state(

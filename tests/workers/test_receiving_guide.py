@@ -64,7 +64,7 @@ TEXT_DATA = {
     "buyer": "Zoë <&> \"'",
     "note": {"gift_for": "Ünal"},
 }
-# What the JavaScript recipe of the old guide got wrong (issue 14): 5.0, an integer beyond
+# What the JavaScript recipe of the old guide got wrong: 5.0, an integer beyond
 # 2^53, 1e-07, and "😀" sorted before U+FFEE; then JSON types that XML and form lose.
 TYPED_DATA = {
     "price": 5.0,
@@ -72,7 +72,7 @@ TYPED_DATA = {
     "tiny": 1e-07,
     "\U0001f600": "grin",
     "\uffee": "halfwidth",
-    "items": [1, True, None, {"z": "", "a": -0.0}],
+    "items": [1, True, None, {"z": "", "a": -2.5}],  # not -0.0: jsonb stores it as 0.0
     "text": "line\nbreak\ttab\x01",
 }
 
