@@ -1,5 +1,5 @@
-"""Stage 6, fair sharing (API.md §8): does a dead endpoint's backlog of due retries
-delay a healthy endpoint's new deliveries? On a fresh database with an API and a worker
+"""Stage 6, fair sharing (docs/api.md#delivery-policies): does a dead endpoint's backlog of
+due retries delay a healthy endpoint's new deliveries? On a fresh database with an API and a worker
 of its own (`STOREHOOKS_DELIVERY_TIMEOUT_SECONDS` = 2), one account has two webhooks on
 the receiver: the healthy one of stage 2 (`/hook`, answers 200) and a dead one (`/hang`,
 holds every request open until the worker gives up; no action, so it gets no new events)

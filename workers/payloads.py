@@ -1,9 +1,10 @@
-"""What a webhook receives (API.md §4): the payloads, their md5, and the json / xml / form bodies.
+"""What a webhook receives (docs/api.md#payloads): the payloads, their md5, and the json /
+xml / form bodies.
 
-Pure functions, no I/O. Every body is rendered from a JSON round trip of the payload, so the
-three formats carry exactly the values that the md5 covers, as plain JSON types and in the
-payload's own key order (``type`` first, as in API.md). The md5 alone uses the canonical,
-key-sorted form.
+Pure functions, no I/O. Every body is rendered from a JSON round trip of the payload, so
+the three formats carry exactly the values that the md5 covers, as plain JSON types and in
+the payload's own key order (``type`` first, as docs/api.md shows it). The md5 alone uses
+the canonical, key-sorted form.
 
 XML is produced by ``dicttoxml`` (1.7.16, ``attr_type=False``). What it does, checked against
 its source and pinned by the tests:
@@ -55,7 +56,7 @@ from app.enums import PayloadType
 
 
 def canonical_json(payload: Mapping[str, Any]) -> bytes:
-    """The bytes the md5 is taken over (API.md §4)."""
+    """The bytes the md5 is taken over (docs/api.md#payloads)."""
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )
