@@ -264,6 +264,37 @@ async def test_public_targets_are_accepted(tenant: Tenant, url: str) -> None:
     assert response.json()["url"] == url
 
 
+CONTROL_CHARACTERS = [chr(code) for code in (*range(0x20), *range(0x7F, 0xA0))]
+
+
+async def test_urls_with_control_characters_are_refused_at_create_and_update(
+    tenant: Tenant,
+) -> None:
+    """Every C0 and C1 control character and DEL, in the host, the path or the query: no
+    client could ever send such a URL, so it is refused like white space (a 422 on url)."""
+    created = await tenant.webhook()
+    for char in CONTROL_CHARACTERS:
+        for url in (
+            f"https://x.exa{char}mple.com/",
+            f"{URL_PREFIX}a{char}b",
+            f"{URL_PREFIX}?q={char}",
+        ):
+            assert_invalid(await post_webhook(tenant, url=url), "url")
+            patched = await tenant.api.patch(f"/webhooks/{created['id']}", json={"url": url})
+            assert_invalid(patched, "url")
+    assert await listed_ids(tenant) == [created["id"]]
+    assert public(await tenant.fetch(f"/webhooks/{created['id']}")) == public(created)
+
+
+async def test_urls_with_printable_neighbours_of_control_characters_are_accepted(
+    tenant: Tenant,
+) -> None:
+    """The characters just past each control range (U+007E, U+00A0 is white space, so U+00A1)
+    are still accepted and kept exactly as given."""
+    for url in (f"{URL_PREFIX}~", f"{URL_PREFIX}\u00a1"):
+        assert (await tenant.webhook(url=url))["url"] == url
+
+
 @pytest.fixture
 async def permissive_tenant(database_url: str, redis_url: str) -> AsyncIterator[Tenant]:
     """A tenant of an app started with STOREHOOKS_ALLOW_PRIVATE_NETWORKS=true."""

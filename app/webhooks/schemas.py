@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from typing import Annotated, Any
+from unicodedata import category
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -29,6 +30,10 @@ def _check_url(url: str) -> str:
         raise ValueError("must not contain a user:password part")
     if any(char.isspace() for char in url):
         raise ValueError("must not contain white space")
+    # No client can send such a URL (httpx refuses it as InvalidURL at every attempt),
+    # so it is refused here rather than retried for days.
+    if any(category(char) == "Cc" for char in url):
+        raise ValueError("must not contain control characters (U+0000-U+001F, U+007F-U+009F)")
     storable_text(url)
     del port
     return url
