@@ -1,6 +1,7 @@
 """API keys and scopes (docs/api.md#authentication-and-scopes, #api-keys): who may call
 what, and the /me and /api-keys routes."""
 
+import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -10,10 +11,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from app.db import session_scope, utcnow
 from app.enums import Scope
 from app.ids import new_id
 from app.main import create_app
+from app.models import ApiKey
 from app.settings import Settings
 from tests.conftest import WEBHOOK_BODY, Tenant, client_for, me, secret_part
 from tests.support.problems import assert_problem
@@ -135,7 +139,8 @@ async def ids(tenant: Tenant) -> dict[str, str]:
     event = await tenant.event()
     assert event["deliveries"] == 1
     deliveries = (await tenant.api.get("/deliveries", params={"event_id": event["id"]})).json()
-    spare_key = await create_key(tenant.api, "events:read", name="spare")
+    # keys:manage alone may revoke it: it holds no scope beyond that, nor is it the last.
+    spare_key = await create_key(tenant.api, "keys:manage", name="spare")
     return {
         "webhook_id": webhook["id"],
         "action_id": action["id"],
@@ -454,3 +459,120 @@ async def test_revoking_another_accounts_key_is_404_and_leaves_it_working(
     async with client_for(app, theirs["api_key"]) as client:
         assert (await me(client))["key_id"] == theirs["id"]
     assert theirs["id"] in await listed_key_ids(other.api)
+
+
+# --- who may revoke whom -------------------------------------------------------------
+
+MANAGE = Scope.KEYS_MANAGE
+A, B = Scope.WEBHOOKS_READ, Scope.EVENTS_WRITE
+# What matters is whether the target's scopes are a subset of the revoker's, with and
+# without keys:manage among the target's; the owner key (every scope) on both sides.
+REVOKER_SCOPES = {
+    "manage": {MANAGE},
+    "manage+A": {MANAGE, A},
+    "manage+A+B": {MANAGE, A, B},
+    "owner": set(Scope),
+}
+TARGET_SCOPES = {
+    "A": {A},
+    "B": {B},
+    "A+B": {A, B},
+    "manage": {MANAGE},
+    "manage+A": {MANAGE, A},
+    "manage+A+B": {MANAGE, A, B},
+    "owner": set(Scope),
+}
+REVOCATION_PAIRS = [
+    pytest.param(revoker, target, id=f"{revoker_name}-revokes-{target_name}")
+    for revoker_name, revoker in REVOKER_SCOPES.items()
+    for target_name, target in TARGET_SCOPES.items()
+]
+
+
+@pytest.mark.parametrize(("revoker_scopes", "target_scopes"), REVOCATION_PAIRS)
+async def test_a_key_may_revoke_only_keys_whose_scopes_it_holds(
+    app: FastAPI, tenant: Tenant, revoker_scopes: set[Scope], target_scopes: set[Scope]
+) -> None:
+    """204 exactly when the target's scopes are a subset of the revoker's; otherwise a 403
+    naming the scopes the revoker lacks, and the target keeps working. (The tenant's owner
+    key always holds keys:manage, so no target here is the last one.)"""
+    target_token = await tenant.key(*target_scopes)
+    async with (
+        await tenant.client(*revoker_scopes) as revoker,
+        client_for(app, target_token) as target,
+    ):
+        target_id = (await me(target))["key_id"]
+        response = await revoker.delete(f"/api-keys/{target_id}")
+
+        if target_scopes <= revoker_scopes:
+            assert response.status_code == 204, response.text
+            assert_unauthorized(await target.get("/me"))
+            assert target_id not in await listed_key_ids(tenant.api)
+        else:
+            detail = assert_problem(response, 403)["detail"]
+            for scope in target_scopes - revoker_scopes:
+                assert scope.value in detail, detail
+            assert (await me(target))["key_id"] == target_id
+            assert target_id in await listed_key_ids(tenant.api)
+
+
+async def test_the_last_key_holding_keys_manage_cannot_be_revoked(tenant: Tenant) -> None:
+    owner = (await me(tenant.api))["key_id"]
+    reader = await create_key(tenant.api, "events:read")
+
+    body = assert_problem(await tenant.api.delete(f"/api-keys/{owner}"), 409)
+    assert "keys:manage" in body["detail"], body
+    assert await listed_key_ids(tenant.api) == {owner, reader["id"]}
+    assert (await me(tenant.api))["key_id"] == owner
+
+
+async def test_a_managing_key_may_go_while_another_remains(app: FastAPI, tenant: Tenant) -> None:
+    owner = (await me(tenant.api))["key_id"]
+    second = await create_key(tenant.api, *Scope)
+    async with client_for(app, second["api_key"]) as client:
+        assert (await client.delete(f"/api-keys/{owner}")).status_code == 204
+        assert_unauthorized(await tenant.api.get("/me"))
+        assert_problem(await client.delete(f"/api-keys/{second['id']}"), 409)
+        assert await listed_key_ids(client) == {second["id"]}
+
+
+async def test_a_retired_scope_neither_grants_nor_blocks_revocation(tenant: Tenant) -> None:
+    """A scope stored on a key but no longer known grants nothing, so it cannot make a key
+    unrevocable either."""
+    async with session_scope(tenant.app.state.sessionmaker) as session:
+        key = ApiKey(
+            id=new_id("key"),
+            account_id=tenant.account_id,
+            name="legacy",
+            scopes=["events:read", "reports:read"],
+            secret_hash="0" * 64,
+            created_at=utcnow(),
+        )
+        session.add(key)
+    assert (await tenant.api.delete(f"/api-keys/{key.id}")).status_code == 204
+    assert key.id not in await listed_key_ids(tenant.api)
+
+
+async def test_two_managing_keys_revoking_each_other_at_once_leave_one(
+    app: FastAPI, tenant: Tenant
+) -> None:
+    """Both requests authenticate, then race: the account's row serializes them, so the
+    second sees it would remove the last managing key (409), or finds its own key already
+    revoked (401). Never both 204."""
+    owner = (await me(tenant.api))["key_id"]
+    second = await create_key(tenant.api, *Scope)
+    async with client_for(app, second["api_key"]) as client:
+        answers = await asyncio.gather(
+            tenant.api.delete(f"/api-keys/{second['id']}"), client.delete(f"/api-keys/{owner}")
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses in ([204, 401], [204, 409]), [answer.text for answer in answers]
+    async with session_scope(app.state.sessionmaker) as session:
+        live = (
+            await session.scalars(
+                select(ApiKey.id).where(
+                    ApiKey.account_id == tenant.account_id, ApiKey.revoked_at.is_(None)
+                )
+            )
+        ).all()
+    assert len(live) == 1, live

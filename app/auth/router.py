@@ -55,8 +55,8 @@ async def list_keys(principal: ManageKeys, session: SessionDep, page: PageDep) -
     "/api-keys/{key_id}",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
     operation_id="revokeApiKey",
 )
 async def revoke_key(key_id: str, principal: ManageKeys, session: SessionDep) -> None:
-    await service.revoke_key(session, principal.account_id, key_id)
+    await service.revoke_key(session, principal.account_id, key_id, principal.scopes)

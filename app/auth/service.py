@@ -1,6 +1,6 @@
 """Creating accounts and keys, listing and revoking keys (lookup.py finds a token's key)."""
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,11 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import keys
 from app.db import utcnow
 from app.enums import Scope
-from app.errors import NotFound
+from app.errors import Conflict, Forbidden, NotFound
 from app.ids import new_id
 from app.models import Account, ApiKey
 from app.pagination import PageParams, fetch_page
 from app.text import storable
+
+_KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
 
 
 async def create_account(session: AsyncSession, name: str) -> tuple[Account, ApiKey, str]:
@@ -47,9 +49,44 @@ async def list_keys(
     return await fetch_page(session, statement, ApiKey.id, params)
 
 
-async def revoke_key(session: AsyncSession, account_id: str, key_id: str) -> None:
+async def revoke_key(
+    session: AsyncSession, account_id: str, key_id: str, revoker_scopes: Set[Scope]
+) -> None:
+    """Revokes a key of the account. A key may revoke only keys whose scopes it holds
+    itself (403), and the account's last key holding `keys:manage` stays (409): without
+    it no key could ever be minted or revoked through the API again."""
+    # The account's row is the lock (PostgreSQL; SQLite's BEGIN IMMEDIATE serializes
+    # anyway), so two requests revoking the last two managing keys cannot both pass.
+    await session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
     key = await session.get(ApiKey, key_id) if storable(key_id) else None
     if key is None or key.account_id != account_id or key.revoked_at is not None:
         raise NotFound(f"No API key {key_id}.")
+    beyond = sorted(_known_scopes(key.scopes) - revoker_scopes)
+    if beyond:
+        raise Forbidden(
+            f"A key cannot revoke a key holding scopes it does not hold: {', '.join(beyond)}."
+        )
+    if Scope.KEYS_MANAGE in _known_scopes(key.scopes) and not await _another_manager(
+        session, account_id, key.id
+    ):
+        raise Conflict(
+            f"API key {key_id} is the account's last key holding `keys:manage`; "
+            "mint another such key before revoking it."
+        )
     key.revoked_at = utcnow()
     await session.flush()
+
+
+def _known_scopes(scopes: Sequence[str]) -> set[Scope]:
+    # A scope no longer known grants nothing (as in authentication), so it cannot
+    # make a key unrevocable either.
+    return {Scope(scope) for scope in scopes if scope in _KNOWN_SCOPES}
+
+
+async def _another_manager(session: AsyncSession, account_id: str, key_id: str) -> bool:
+    live = await session.scalars(
+        select(ApiKey.scopes).where(
+            ApiKey.account_id == account_id, ApiKey.id != key_id, ApiKey.revoked_at.is_(None)
+        )
+    )
+    return any(Scope.KEYS_MANAGE in _known_scopes(scopes) for scopes in live)
