@@ -186,6 +186,8 @@ def _undecodable_body(exc: StarletteHTTPException) -> RequestValidationError | N
     are not UTF-8, or nesting beyond the parser's recursion limit. That is malformed
     JSON like any other, so it gets the same 422 as a syntax error."""
     cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, RequestValidationError):
+        return cause  # app/json_body.py: a number that cannot be kept as sent
     if exc.status_code != 400 or not isinstance(cause, UnicodeDecodeError | RecursionError):
         return None
     why = "not UTF-8" if isinstance(cause, UnicodeDecodeError) else "nested too deeply"

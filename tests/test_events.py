@@ -4,12 +4,17 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from sqlalchemy import select, update
 
 from app.db import session_scope
+from app.json_body import JsonRoute
+from app.main import create_app
 from app.models import Delivery, Event
+from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
 
@@ -159,6 +164,105 @@ async def test_invalid_events_are_422_naming_the_field(
     assert await delivery_count(tenant) == 0
 
 
+# --- numbers that could not be kept as sent ---------------------------------------
+
+HEAD = b'{"type": "purchase", "app_id": "app_42", "data": '
+HUGE_INTEGER = b"1" * 4301
+
+
+@pytest.mark.parametrize(
+    ("data", "loc"),
+    [
+        pytest.param(b'{"amount": NaN}', ["body", "data", "amount"], id="nan"),
+        pytest.param(b'{"amount": Infinity}', ["body", "data", "amount"], id="infinity"),
+        pytest.param(b'{"amount": -Infinity}', ["body", "data", "amount"], id="minus-infinity"),
+        pytest.param(b'{"amount": 1e309}', ["body", "data", "amount"], id="1e309"),
+        pytest.param(b'{"amount": -1e309}', ["body", "data", "amount"], id="minus-1e309"),
+        pytest.param(b'{"a": {"b": [1, 2.5, NaN]}}', ["body", "data", "a", "b", 2], id="nested"),
+        pytest.param(
+            b'{"amount": ' + HUGE_INTEGER + b"}", ["body", "data", "amount"], id="4301-digits"
+        ),
+        pytest.param(
+            b'{"amount": -' + HUGE_INTEGER + b"}",
+            ["body", "data", "amount"],
+            id="minus-4301-digits",
+        ),
+        pytest.param(b'{"amount": 1e-400}', ["body", "data", "amount"], id="underflow-to-zero"),
+        pytest.param(
+            b'{"amount": 0.12345678901234567890123}',
+            ["body", "data", "amount"],
+            id="beyond-a-double",
+        ),
+    ],
+)
+async def test_numbers_that_cannot_be_kept_are_422_naming_the_field(
+    tenant: Tenant, data: bytes, loc: list[str | int]
+) -> None:
+    """Raw bytes: a client's JSON encoder may refuse to write NaN, a server must still
+    answer it. Nothing is stored, where before NaN and 1e309 became null (202) and 4,301
+    digits were a bare 400."""
+    await tenant.subscribed_webhook()
+    response = await tenant.api.post(
+        "/events", content=HEAD + data + b"}", headers={"Content-Type": "application/json"}
+    )
+    assert error_locs(response) == [loc]
+    assert await event_ids(tenant) == []
+    assert await delivery_count(tenant) == 0
+
+
+async def test_every_such_number_is_named_at_once(tenant: Tenant) -> None:
+    body = HEAD + b'{"x": NaN, "y": [Infinity, 1], "z": ' + HUGE_INTEGER + b"}}"
+    response = await tenant.api.post(
+        "/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert error_locs(response) == [
+        ["body", "data", "x"],
+        ["body", "data", "y", 0],
+        ["body", "data", "z"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        b"0.1",
+        b"-0.0",
+        b"1e2",
+        b"1.7976931348623157e308",
+        b"5e-324",
+        b"0.30000000000000004",
+        b"9" * 4300,
+        b"-" + b"9" * 4300,
+        b"123456789012345678901234567890",
+    ],
+)
+async def test_numbers_that_can_be_kept_are_stored_as_sent(tenant: Tenant, number: bytes) -> None:
+    body = HEAD + b'{"n": ' + number + b"}}"
+    response = await tenant.api.post(
+        "/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    stored = await tenant.fetch(f"/events/{response.json()['id']}")
+    assert stored["data"]["n"] == json.loads(number)
+
+
+async def test_a_number_that_cannot_be_kept_in_a_webhook_is_422_too(tenant: Tenant) -> None:
+    """Every route that takes a JSON body decodes it alike (not a bare 400)."""
+    body = b'{"name": "n", "url": "https://x.example.com/", "http_method": "POST", '
+    body += b'"payload_type": "json", "max_in_flight": ' + HUGE_INTEGER + b"}"
+    response = await tenant.api.post(
+        "/webhooks", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert error_locs(response) == [["body", "max_in_flight"]]
+
+
+async def test_without_a_key_such_a_body_is_401(anonymous: httpx.AsyncClient) -> None:
+    response = await anonymous.post(
+        "/events", content=HEAD + b'{"n": NaN}}', headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 401)
+
+
 # --- idempotency ------------------------------------------------------------------
 
 
@@ -269,3 +373,22 @@ async def test_an_idempotency_key_holding_a_nul_is_422_naming_the_header(tenant:
     response = await tenant.api.post("/events", json=EVENT, headers={"Idempotency-Key": "a\x00b"})
     assert ["header", "idempotency-key"] in error_locs(response)
     assert await event_ids(tenant) == []
+
+
+def test_every_route_taking_a_json_body_decodes_it_with_json_body() -> None:
+    """A router added without `route_class=JsonRoute` would let NaN through as null."""
+    app = create_app(Settings())
+    routes: list[Any] = list(app.router.routes)
+    with_body = []
+    while routes:
+        route = routes.pop()
+        included = getattr(route, "original_router", None)  # FastAPI's _IncludedRouter
+        if included is not None:
+            routes.extend(included.routes)
+        elif isinstance(route, APIRoute) and route.body_field is not None:
+            with_body.append(route)
+    assert {(route.path, isinstance(route, JsonRoute)) for route in with_body} >= {
+        ("/events", True),
+        ("/webhooks", True),
+    }
+    assert [route.path for route in with_body if not isinstance(route, JsonRoute)] == []

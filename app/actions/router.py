@@ -10,10 +10,13 @@ from app.auth.dependencies import Principal, requires
 from app.deps import SessionDep
 from app.enums import EventType, Scope
 from app.errors import problem_responses
+from app.json_body import JsonRoute
 from app.pagination import PageDep
 from app.webhooks.dependencies import WebhookDep
 
-router = APIRouter(tags=["actions"], responses=problem_responses(401, 403, 422, 429))
+router = APIRouter(
+    route_class=JsonRoute, tags=["actions"], responses=problem_responses(401, 403, 422, 429)
+)
 Write = Annotated[Principal, requires(Scope.ACTIONS_WRITE)]
 Read = Annotated[Principal, requires(Scope.ACTIONS_READ)]
 

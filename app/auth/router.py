@@ -10,9 +10,12 @@ from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage,
 from app.deps import SessionDep
 from app.enums import Scope
 from app.errors import Forbidden, problem_responses
+from app.json_body import JsonRoute
 from app.pagination import PageDep
 
-router = APIRouter(tags=["auth"], responses=problem_responses(401, 403, 422, 429))
+router = APIRouter(
+    route_class=JsonRoute, tags=["auth"], responses=problem_responses(401, 403, 422, 429)
+)
 ManageKeys = Annotated[Principal, requires(Scope.KEYS_MANAGE)]
 
 

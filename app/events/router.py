@@ -12,12 +12,16 @@ from app.errors import problem_responses
 from app.events import service
 from app.events.schemas import EventAccepted, EventCreate, EventOut, EventPage
 from app.events.writer import EventWriter, Submission
+from app.json_body import JsonRoute
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.pagination import PageDep
 from app.text import storable_optional
 
 router = APIRouter(
-    prefix="/events", tags=["events"], responses=problem_responses(401, 403, 422, 429)
+    route_class=JsonRoute,
+    prefix="/events",
+    tags=["events"],
+    responses=problem_responses(401, 403, 422, 429),
 )
 Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
 REPLAYED = {

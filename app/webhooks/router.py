@@ -10,6 +10,7 @@ from app.deliveries.schemas import PingAccepted, Recovered, RecoverWindow
 from app.deps import SessionDep, SettingsDep
 from app.enums import Scope
 from app.errors import problem_responses
+from app.json_body import JsonRoute
 from app.pagination import PageDep
 from app.webhooks import service
 from app.webhooks.dependencies import WebhookDep
@@ -23,7 +24,10 @@ from app.webhooks.schemas import (
 )
 
 router = APIRouter(
-    prefix="/webhooks", tags=["webhooks"], responses=problem_responses(401, 403, 422, 429)
+    route_class=JsonRoute,
+    prefix="/webhooks",
+    tags=["webhooks"],
+    responses=problem_responses(401, 403, 422, 429),
 )
 ONE = problem_responses(404)
 LOCATION = {
