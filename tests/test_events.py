@@ -228,7 +228,6 @@ async def test_every_such_number_is_named_at_once(tenant: Tenant) -> None:
         b"0.1",
         b"-0.0",
         b"1e2",
-        b"1.7976931348623157e308",
         b"5e-324",
         b"0.30000000000000004",
         b"9" * 4300,
