@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(default=10, gt=0)
     allow_private_networks: bool = False
     ca_bundle: str | None = None
+    # A webhook host name that failed to resolve is not looked up again for this long, per
+    # worker (0: every attempt asks the resolver); docs/security.md, Names that do not resolve.
+    dns_negative_ttl_seconds: float = Field(default=30, ge=0)
     retention_days: float = Field(default=30, gt=0)
     # A webhook whose every attempt has failed for this long is turned off (docs/delivery.md,
     # Automatic disabling).

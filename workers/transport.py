@@ -15,6 +15,10 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import certifi
@@ -45,21 +49,70 @@ def _check(host: str, addresses: list[IPAddress]) -> None:
             raise RefusedTarget(f"Refused to connect: {host} resolves to {reason}; {PRIVATE_HINT}.")
 
 
-class CheckedResolver(AbstractResolver):
-    """Resolves with the system resolver and refuses private answers."""
+AddrInfo = tuple[Any, Any, int, str, tuple[Any, ...]]
+Lookup = Callable[..., Awaitable[list[AddrInfo]]]
 
-    def __init__(self, allow_private_networks: bool) -> None:
+# At most this many failed names are remembered; past it the oldest are forgotten first.
+NEGATIVE_CACHE_SIZE = 10_000
+
+
+class CheckedResolver(AbstractResolver):
+    """Resolves with the system resolver and refuses private answers.
+
+    A name that fails to resolve is remembered for `negative_ttl_seconds`: attempts to it
+    in that time fail with the same reason without asking the machine's resolver again,
+    so a hook whose name does not exist cannot flood it (docs/security.md, Names that do
+    not resolve). Answers that do resolve are never cached: each new connection checks
+    them again. `lookup` is `getaddrinfo`'s signature (the running loop's by default) and
+    `clock` a monotonic clock in seconds.
+    """
+
+    def __init__(
+        self,
+        allow_private_networks: bool,
+        negative_ttl_seconds: float = 30,
+        lookup: Lookup | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._allow_private = allow_private_networks
+        self._negative_ttl = negative_ttl_seconds
+        self._lookup = lookup
+        self._clock = clock
+        # (host, family) -> (until when, the failure's reason); insertion order is age.
+        self._failed: OrderedDict[tuple[str, int], tuple[float, str]] = OrderedDict()
+
+    def _cached_failure(self, key: tuple[str, int]) -> str | None:
+        entry = self._failed.get(key)
+        if entry is None:
+            return None
+        until, reason = entry
+        if self._clock() < until:
+            return reason
+        del self._failed[key]
+        return None
+
+    def _remember_failure(self, key: tuple[str, int], reason: str) -> None:
+        if self._negative_ttl <= 0:
+            return
+        self._failed.pop(key, None)
+        self._failed[key] = (self._clock() + self._negative_ttl, reason)
+        while len(self._failed) > NEGATIVE_CACHE_SIZE:
+            self._failed.popitem(last=False)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> list[ResolveResult]:
+        key = (host.lower(), int(family))
+        cached = self._cached_failure(key)
+        if cached is not None:
+            raise UnresolvableHost(cached)
+        lookup = self._lookup or asyncio.get_running_loop().getaddrinfo
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, family=family, type=socket.SOCK_STREAM
-            )
+            infos = await lookup(host, port, family=family, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
-            raise UnresolvableHost(f"Could not resolve the host {host} ({exc.strerror}).") from None
+            reason = f"Could not resolve the host {host} ({exc.strerror})."
+            self._remember_failure(key, reason)
+            raise UnresolvableHost(reason) from None
         addresses: list[IPAddress] = []
         for _family, _type, _proto, _name, sockaddr in infos:
             address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
@@ -139,7 +192,9 @@ def make_transport(settings: Settings, max_connections: int = 100) -> CheckedTra
     call it inside the event loop that will use it."""
     connector = aiohttp.TCPConnector(
         ssl=ssl_context(settings.ca_bundle),
-        resolver=CheckedResolver(settings.allow_private_networks),
+        resolver=CheckedResolver(
+            settings.allow_private_networks, settings.dns_negative_ttl_seconds
+        ),
         use_dns_cache=False,  # every new connection resolves, and is checked, again
         limit=max_connections,
         keepalive_timeout=30,
