@@ -100,6 +100,15 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+async def one_snapshot(session: AsyncSession) -> None:
+    """Makes every read of the session's transaction see the same moment. PostgreSQL's
+    default (READ COMMITTED) gives each statement a snapshot of its own, so a delivery
+    read beside its attempts could show a worker's record half before and half after.
+    SQLite's transactions are one snapshot already. Call it before the first statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

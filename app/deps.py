@@ -10,13 +10,15 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import queue
-from app.db import session_scope
+from app.db import one_snapshot, session_scope
 from app.settings import Settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     state = request.app.state
     async with session_scope(state.sessionmaker) as session:
+        if request.method == "GET":  # a page read in several statements shows one moment
+            await one_snapshot(session)
         try:
             yield session
         except BaseException:

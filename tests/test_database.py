@@ -1,4 +1,5 @@
-"""The SQLite engine: every transaction takes the write lock up front, except a reader's."""
+"""The engines: on SQLite every transaction takes the write lock up front, except a
+reader's; on PostgreSQL a GET request's reads see one snapshot."""
 
 import asyncio
 from pathlib import Path
@@ -7,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import make_engine, read_only
+from app.db import make_engine, make_sessionmaker, one_snapshot, read_only
 
 
 @pytest.fixture
@@ -47,3 +48,24 @@ async def test_a_transaction_holds_the_write_lock_from_its_begin(sqlite_url: str
 
 async def test_a_read_only_transaction_does_not_block_a_writer(sqlite_url: str) -> None:
     assert not await _writer_waits_behind(sqlite_url, reader_is_read_only=True)
+
+
+async def test_a_get_request_reads_one_moment(database_url: str) -> None:
+    """GET /deliveries/{id} reads the delivery, then its attempts: a worker's record
+    committed in between must not show half of itself (PostgreSQL's default isolation gives
+    each statement its own snapshot; SQLite's transaction is one snapshot already)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite: a transaction is one snapshot, and a writer waits behind it")
+    engine = make_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE notes (body TEXT)"))
+        async with make_sessionmaker(engine)() as session:
+            await one_snapshot(session)
+            assert (await session.execute(text("SELECT count(*) FROM notes"))).scalar() == 0
+            await _write(engine)
+            assert (await session.execute(text("SELECT count(*) FROM notes"))).scalar() == 0
+        async with make_sessionmaker(engine)() as session:
+            assert (await session.execute(text("SELECT count(*) FROM notes"))).scalar() == 1
+    finally:
+        await engine.dispose()
