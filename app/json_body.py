@@ -1,11 +1,14 @@
-"""Decodes JSON request bodies so that no number a client sent is changed without a word.
+"""Decodes JSON request bodies so that nothing a client sent is changed without a word.
 
 Python's `json` reads `NaN`, `Infinity` and `-Infinity` (no JSON at all) as floats,
 reads `1e309` as infinity, and every one of them would be stored as `null`; a number
 with more digits than a 64-bit float keeps would be stored rounded; and an integer of
 more than 4,300 digits raises a `ValueError` that FastAPI answers with a bare `400`.
-Here each becomes a `422` naming the field (docs/api.md, Errors): the decoder marks
-what it cannot keep, and one walk over the decoded body finds where the marks are.
+An object that names a key twice (`{"active": true, "active": false}`) would keep the
+last value and drop the first, though another decoder (or the client's own reading)
+may keep the first. Here each becomes a `422` naming the field (docs/api.md, Errors):
+the decoder marks what it cannot keep, and one walk over the decoded body finds where
+the marks are.
 """
 
 import json
@@ -20,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 NOT_FINITE = "must be a finite number (NaN and Infinity are not JSON numbers)"
+DUPLICATE = "a JSON object may name each key once"
 
 
 class _Refused:
@@ -32,7 +36,8 @@ class _Refused:
 
 
 def decode(body: bytes) -> Any:
-    """The decoded body, or a RequestValidationError naming every number it cannot keep."""
+    """The decoded body, or a RequestValidationError naming every number it cannot keep
+    and every key named twice in one object."""
     refused: list[_Refused] = []
 
     def refuse(msg: str) -> _Refused:
@@ -55,11 +60,22 @@ def decode(body: bytes) -> Any:
         except ValueError:  # over sys.get_int_max_str_digits() (4,300) digits
             return refuse(f"must be an integer of at most {sys.get_int_max_str_digits():,} digits")
 
+    def object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):  # beyond the call, all that an object pays
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    obj[key] = refuse(f"Duplicate key {key[:40]!r}: {DUPLICATE}.")
+                seen.add(key)
+        return obj
+
     decoded = json.loads(
         body,
         parse_float=parse_float,
         parse_int=parse_int,
         parse_constant=lambda _: refuse(NOT_FINITE),
+        object_pairs_hook=object_pairs,
     )
     if refused:
         raise RequestValidationError(_errors(decoded))

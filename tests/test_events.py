@@ -262,6 +262,74 @@ async def test_without_a_key_such_a_body_is_401(anonymous: httpx.AsyncClient) ->
     assert_problem(response, 401)
 
 
+# --- keys named twice --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param(
+            b'{"type": "purchase", "type": "subscription_cancelled", "app_id": "app_42"}',
+            ["body", "type"],
+            id="top-level",
+        ),
+        pytest.param(HEAD + b'{"a": {"x": 1, "x": 2}}}', ["body", "data", "a", "x"], id="nested"),
+        pytest.param(
+            HEAD + b'{"items": [{"q": 1}, {"q": 1, "q": 2}]}}',
+            ["body", "data", "items", 1, "q"],
+            id="in-a-list",
+        ),
+        pytest.param(HEAD + b'{"x": 1, "x": 1}}', ["body", "data", "x"], id="same-value"),
+        pytest.param(HEAD + b'{"a": 1, "\\u0061": 2}}', ["body", "data", "a"], id="escaped"),
+        pytest.param(HEAD + b'{"x": 1, "x": 2, "x": 3}}', ["body", "data", "x"], id="thrice"),
+    ],
+)
+async def test_a_key_named_twice_in_one_object_is_422_naming_it(
+    tenant: Tenant, body: bytes, loc: list[str | int]
+) -> None:
+    """Python's decoder keeps the last value and drops the first without a word (where
+    the client, or a proxy's decoder, may read the first): nothing is stored now."""
+    await tenant.subscribed_webhook()
+    response = await tenant.api.post(
+        "/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert error_locs(response) == [loc]
+    assert f"Duplicate key {loc[-1]!r}" in response.json()["errors"][0]["msg"]
+    assert await event_ids(tenant) == []
+    assert await delivery_count(tenant) == 0
+
+
+async def test_the_same_key_in_different_objects_is_kept(tenant: Tenant) -> None:
+    body = HEAD + b'{"x": 1, "a": {"x": 2}, "l": [{"x": 3}, {"x": 4}]}}'
+    response = await tenant.api.post(
+        "/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 202, response.text
+    stored = await tenant.fetch(f"/events/{response.json()['id']}")
+    assert stored["data"] == {"x": 1, "a": {"x": 2}, "l": [{"x": 3}, {"x": 4}]}
+
+
+async def test_keys_named_twice_and_numbers_refused_are_named_at_once(tenant: Tenant) -> None:
+    body = HEAD + b'{"x": 1, "x": 2, "y": NaN, "z": [{"k": 1, "k": 2}]}}'
+    response = await tenant.api.post(
+        "/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert error_locs(response) == [
+        ["body", "data", "x"],
+        ["body", "data", "y"],
+        ["body", "data", "z", 0, "k"],
+    ]
+
+
+async def test_without_a_key_a_body_naming_a_key_twice_is_401(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    response = await anonymous.post(
+        "/events", content=HEAD + b'{"x": 1, "x": 2}}', headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 401)
+
+
 # --- idempotency ------------------------------------------------------------------
 
 

@@ -415,6 +415,39 @@ async def test_patch_with_empty_body_changes_nothing(tenant: Tenant) -> None:
     assert parse_time(response.json()["updated_at"]) >= parse_time(created["updated_at"])
 
 
+ACTIVE_TWICE = "Duplicate key 'active': a JSON object may name each key once."
+
+
+async def test_patch_naming_active_twice_is_422_and_changes_nothing(tenant: Tenant) -> None:
+    """The last `active` won: this switched the webhook off, though a client reading the
+    first would think it left on."""
+    created = await tenant.webhook()
+
+    response = await tenant.api.patch(
+        f"/webhooks/{created['id']}",
+        content=b'{"active": true, "active": false}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"loc": ["body", "active"], "msg": ACTIVE_TWICE}]
+    assert public(await tenant.fetch(f"/webhooks/{created['id']}")) == public(created)
+
+
+async def test_create_naming_active_twice_is_422_and_creates_nothing(tenant: Tenant) -> None:
+    body = b'{"name": "orders", "url": "https://hooks.example.com/store", "http_method": '
+    body += b'"POST", "payload_type": "json", "active": false, "active": true}'
+
+    response = await tenant.api.post(
+        "/webhooks", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert assert_problem(response, 422)["errors"] == [
+        {"loc": ["body", "active"], "msg": ACTIVE_TWICE}
+    ]
+    assert await listed_ids(tenant) == []
+
+
 # --- delete ----------------------------------------------------------------------------
 
 
