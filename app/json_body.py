@@ -90,10 +90,16 @@ def _errors(decoded: Any) -> list[dict[str, Any]]:
         if isinstance(node, _Refused):
             errors.append({"type": "json_invalid", "loc": loc, "msg": node.msg, "input": {}})
         elif isinstance(node, dict):
-            stack.extend(((*loc, key), child) for key, child in reversed(node.items()))
+            stack.extend(((*loc, _printable(key)), child) for key, child in reversed(node.items()))
         elif isinstance(node, list):
             stack.extend(((*loc, index), child) for index, child in reversed(list(enumerate(node))))
     return errors
+
+
+def _printable(key: str) -> str:
+    """`key` as the answer can carry it: JSON may spell a lone surrogate ("\\ud800"), which
+    the UTF-8 of the answer cannot hold (a 500), so it is named by its escape instead."""
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class _JsonRequest(Request):
