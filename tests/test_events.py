@@ -396,6 +396,32 @@ async def test_a_key_older_than_24_hours_is_a_new_event(tenant: Tenant, app: Fas
     assert await post_with_key(tenant, "order-o-1") == second
 
 
+@pytest.mark.parametrize(
+    "keys",
+    [
+        pytest.param(["order-o-1", "order-o-2"], id="two-values"),
+        pytest.param(["order-o-1", "order-o-1"], id="one-value-twice"),
+        pytest.param(["order-o-2", "order-o-1"], id="the-used-key-second"),
+    ],
+)
+async def test_two_idempotency_key_headers_are_422_naming_the_header(
+    tenant: Tenant, keys: list[str]
+) -> None:
+    """The first header alone was read: a request also naming a used key second (or
+    first) was a new event, or a replay hiding one. Now neither: nothing is created."""
+    await tenant.subscribed_webhook()
+    used = await post_with_key(tenant, "order-o-1")
+    headers = [("Idempotency-Key", key) for key in keys]
+    response = await tenant.api.post("/events", json=EVENT, headers=headers)
+    assert error_locs(response) == [["header", "idempotency-key"]]
+    assert "Idempotent-Replayed" not in response.headers
+    assert await event_ids(tenant) == [used["id"]]
+    assert await delivery_count(tenant) == 1
+    # Neither key was taken by the refused request: order-o-2 is still free.
+    assert (await post_with_key(tenant, "order-o-2"))["id"] != used["id"]
+    assert len(await event_ids(tenant)) == 2
+
+
 # --- filters -----------------------------------------------------------------------
 
 

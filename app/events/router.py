@@ -2,20 +2,19 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
-from pydantic import AfterValidator
+from fastapi import APIRouter, Request, Response
 
 from app.auth.dependencies import Principal, requires
 from app.deps import SessionDep
 from app.enums import EventType, Scope
 from app.errors import problem_responses
 from app.events import service
+from app.events.idempotency import IdempotencyKeyDep
 from app.events.schemas import EventAccepted, EventCreate, EventOut, EventPage
 from app.events.writer import EventWriter, Submission
 from app.json_body import JsonRoute
 from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.pagination import PageDep
-from app.text import storable_optional
 
 router = APIRouter(
     route_class=JsonRoute,
@@ -42,17 +41,9 @@ REPLAYED = {
 async def post_event(
     body: EventCreate,
     principal: Annotated[Principal, requires(Scope.EVENTS_WRITE)],
+    idempotency_key: IdempotencyKeyDep,
     request: Request,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=255,
-            description="Repeats within 24 h answer the first response and create nothing.",
-        ),
-        AfterValidator(storable_optional),
-    ] = None,
 ) -> EventAccepted:
     writer: EventWriter = request.app.state.event_writer
     accepted = await writer.accept(Submission(principal.account_id, body, idempotency_key))
