@@ -1,6 +1,7 @@
 """The second round of hardening (docs/security.md), tried against a real `storehooks
 serve` over HTTP, as a client would meet it: who may revoke whom, for every pair of the
-scope sets of tests/test_auth.py; URLs with control characters; numbers a body cannot keep.
+scope sets of tests/test_auth.py; URLs with control characters; numbers a body cannot keep;
+keys named twice in a body, and a repeated Idempotency-Key header.
 The rules themselves are tested in depth in-process (tests/test_auth.py,
 tests/test_webhooks.py, tests/test_events.py); these check that the served stack answers
 the same."""
@@ -121,3 +122,44 @@ async def test_a_number_the_body_cannot_keep_is_a_422_naming_it(
     problem = assert_problem(response, 422)
     assert problem["errors"][0]["loc"] == ["body", "data", "amount"]
     assert (await owner.get("/events")).json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        pytest.param(
+            b'{"type": "purchase", "app_id": "app_42", "data": {"a": {"x": 1, "x": 2}}}',
+            ["body", "data", "a", "x"],
+            id="nested",
+        ),
+        pytest.param(
+            b'{"type": "purchase", "type": "purchase", "app_id": "app_42"}',
+            ["body", "type"],
+            id="top-level",
+        ),
+    ],
+)
+async def test_a_key_named_twice_is_a_422_naming_it(
+    owner: httpx.AsyncClient, body: bytes, loc: list[str]
+) -> None:
+    response = await owner.post(
+        "/events", content=body, headers={"Content-Type": "application/json"}
+    )
+    problem = assert_problem(response, 422)
+    assert [error["loc"] for error in problem["errors"]] == [loc]
+    assert problem["errors"][0]["msg"].startswith("Duplicate key ")
+    assert (await owner.get("/events")).json()["data"] == []
+
+
+async def test_two_idempotency_key_headers_are_a_422_naming_the_header(
+    owner: httpx.AsyncClient,
+) -> None:
+    """Through uvicorn's own header parsing: both lines reach the app, which refuses."""
+    event = {"type": "purchase", "app_id": "app_42"}
+    keys = [("Idempotency-Key", "order-1"), ("Idempotency-Key", "order-2")]
+    problem = assert_problem(await owner.post("/events", json=event, headers=keys), 422)
+    assert [error["loc"] for error in problem["errors"]] == [["header", "idempotency-key"]]
+    assert (await owner.get("/events")).json()["data"] == []
+    single = await owner.post("/events", json=event, headers={"Idempotency-Key": "order-1"})
+    assert single.status_code == 202, single.text
+    assert "Idempotent-Replayed" not in single.headers
