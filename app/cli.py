@@ -51,11 +51,15 @@ def serve(
     """Run the HTTP API (uvicorn)."""
     import uvicorn
 
+    from app import head_limit
+
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=host,
         port=port,
+        # httptools, bounded: request heads of at most 16 KiB, arriving in time.
+        http=head_limit.protocol(get_settings().header_timeout_seconds),
         proxy_headers=False,
         log_config=log_format.logging_config(),
     )

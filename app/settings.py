@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Requests a second each API key may make, per API process (0: no limit); above it
     # the API answers 429 with Retry-After.
     rate_limit_per_second: float = Field(default=2000, ge=0)
+    # A request's line and headers must arrive within this long, or the API answers 408
+    # and closes (docs/security.md, Request heads).
+    header_timeout_seconds: float = Field(default=10, gt=0)
     # Each worker serves its metrics on this port (0: none); run several workers on
     # one host with a port each.
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
