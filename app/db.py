@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from app.storage_faults import keeps_connection_broken
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,8 +71,17 @@ def make_engine(url: str) -> AsyncEngine:
         )
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True)
+    event.listen(engine.sync_engine, "handle_error", _drop_after_storage_fault)
+    return engine
+
+
+def _drop_after_storage_fault(context: ExceptionContext) -> None:
+    # Treated as a disconnect, the pool replaces the connection (app/storage_faults.py):
+    # otherwise a session opened read-only would stay so after the database recovered.
+    if keeps_connection_broken(context.original_exception):
+        context.is_disconnect = True
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -1,11 +1,13 @@
 """One error shape for every answer that is not a success: RFC 9457 problem details.
 
 Services raise `ProblemError` subclasses; the handlers here render them, and
-also FastAPI's validation errors and Starlette's HTTP errors (unknown route,
-wrong method), as `application/problem+json`.
+also FastAPI's validation errors, Starlette's HTTP errors (unknown route,
+wrong method) and the database's storage faults (a 503: retry later), as
+`application/problem+json`.
 """
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from types import MappingProxyType
@@ -16,13 +18,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from app.storage_faults import storage_fault
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_SCHEMA_REF = "#/components/schemas/Problem"
+# What a 503 tells the caller to wait: a database that recovers takes about this long
+# to be written again (its connections are replaced on their next use).
+RETRY_AFTER_SECONDS = 5
+# One log line per this many seconds while the database refuses, not one per request.
+FAULT_LOG_INTERVAL_SECONDS = 10.0
 
 
 class ProblemDetail(BaseModel):
@@ -125,6 +136,13 @@ PROBLEM_HEADERS: Mapping[int, dict[str, Any]] = MappingProxyType(
                 "schema": {"type": "integer", "minimum": 1},
             }
         },
+        503: {
+            "Retry-After": {
+                "description": "Whole seconds to wait before trying again.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
     }
 )
 
@@ -214,6 +232,45 @@ def _allowed_methods(request: Request) -> list[str]:
     ]
 
 
+class FaultLog:
+    """Logs a storage fault once per interval, with how many more came meanwhile: a
+    database that refuses for a minute under load is a few lines, not thousands of
+    tracebacks."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next_at = 0.0
+        self._held_back = 0
+
+    def record(self, fault: str) -> None:
+        now = time.monotonic()
+        if now < self._next_at:
+            self._held_back += 1
+            return
+        logger.warning(
+            "the database cannot store (%s): answering 503 (%d more since the last line)",
+            fault,
+            self._held_back,
+        )
+        self._next_at = now + self._interval
+        self._held_back = 0
+
+
+_fault_log = FaultLog(FAULT_LOG_INTERVAL_SECONDS)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    fault = storage_fault(exc)
+    if fault is None:  # a query the database refused for what it is: a bug
+        return await _on_unexpected(request, exc)
+    _fault_log.record(fault)
+    return problem_response(
+        503,
+        "The database cannot store or read right now; retry later.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
     return problem_response(500, "An unexpected error occurred; it has been logged.")
@@ -239,4 +296,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PoolTimeout, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -23,6 +23,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from app.storage_faults import keeps_connection_broken
+
 # How long a transaction waits for SQLite's write lock, as the API's busy timeout.
 LOCK_TIMEOUT_SECONDS = 30.0
 FIRST_RETRY_SECONDS = 0.0005
@@ -72,13 +74,31 @@ class InlineSQLite:
             if self._connection is None:
                 self._connection = self._engine.connect()
             connection = self._connection
-            await _take_write_lock(connection)
             try:
+                await _take_write_lock(connection)
                 yield InlineConnection(connection)
-            except BaseException:
-                connection.rollback()
+                connection.commit()
+            except BaseException as exc:
+                self._recover(connection, exc)
                 raise
-            connection.commit()
+
+    def _recover(self, connection: SyncConnection, exc: BaseException) -> None:
+        """Rolls back, so that the next transaction can begin: a commit that failed
+        (a disk that refused it) would otherwise leave the connection refusing every
+        later one. After a storage fault the connection is replaced as well, as the
+        API's pool does (app/storage_faults.py)."""
+        try:
+            connection.rollback()
+        except Exception:  # the connection is beyond use: a new one next time
+            self._drop()
+            return
+        if keeps_connection_broken(getattr(exc, "orig", None) or exc):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.invalidate()
+            self._connection = None
 
     def close(self) -> None:
         if self._connection is not None:

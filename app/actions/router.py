@@ -15,7 +15,7 @@ from app.pagination import PageDep
 from app.webhooks.dependencies import WebhookDep
 
 router = APIRouter(
-    route_class=JsonRoute, tags=["actions"], responses=problem_responses(401, 403, 422, 429)
+    route_class=JsonRoute, tags=["actions"], responses=problem_responses(401, 403, 422, 429, 503)
 )
 Write = Annotated[Principal, requires(Scope.ACTIONS_WRITE)]
 Read = Annotated[Principal, requires(Scope.ACTIONS_READ)]

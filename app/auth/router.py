@@ -14,7 +14,7 @@ from app.json_body import JsonRoute
 from app.pagination import PageDep
 
 router = APIRouter(
-    route_class=JsonRoute, tags=["auth"], responses=problem_responses(401, 403, 422, 429)
+    route_class=JsonRoute, tags=["auth"], responses=problem_responses(401, 403, 422, 429, 503)
 )
 ManageKeys = Annotated[Principal, requires(Scope.KEYS_MANAGE)]
 

@@ -19,7 +19,7 @@ from app.errors import problem_responses
 from app.pagination import PageDep
 
 router = APIRouter(
-    prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403, 422, 429)
+    prefix="/deliveries", tags=["deliveries"], responses=problem_responses(401, 403, 422, 429, 503)
 )
 Read = Annotated[Principal, requires(Scope.DELIVERIES_READ)]
 

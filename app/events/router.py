@@ -20,7 +20,7 @@ router = APIRouter(
     route_class=JsonRoute,
     prefix="/events",
     tags=["events"],
-    responses=problem_responses(401, 403, 422, 429),
+    responses=problem_responses(401, 403, 422, 429, 503),
 )
 Read = Annotated[Principal, requires(Scope.EVENTS_READ)]
 REPLAYED = {

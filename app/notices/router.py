@@ -13,7 +13,7 @@ from app.notices.schemas import NoticeOut, NoticePage
 from app.pagination import PageDep
 
 router = APIRouter(
-    prefix="/notices", tags=["notices"], responses=problem_responses(401, 403, 422, 429)
+    prefix="/notices", tags=["notices"], responses=problem_responses(401, 403, 422, 429, 503)
 )
 
 

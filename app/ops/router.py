@@ -8,9 +8,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.errors import problem_response, problem_responses
+from app.errors import RETRY_AFTER_SECONDS, problem_response, problem_responses
 from app.ops import gauges
 from app.ops.schemas import Health, Readiness
+from app.storage_faults import storage_fault
 
 router = APIRouter(tags=["operations"])
 # No key needed: `security: []` says so to generators and linters.
@@ -33,27 +34,43 @@ async def healthz() -> Health:
 async def readyz(request: Request) -> Response:
     state = request.app.state
     checks = {
-        "database": await _check(_ping_database(state.engine)),
+        "database": await _check(_database_writes(state.engine)),
         "redis": await _check(state.redis.ping()),
     }
     failing = [name for name, result in checks.items() if result != "ok"]
     if failing:
         return problem_response(
-            503, f"Not ready: {' and '.join(failing)} unavailable.", extra={"checks": checks}
+            503,
+            f"Not ready: {' and '.join(failing)} unavailable.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            extra={"checks": checks},
         )
     return JSONResponse({"status": "ok", "checks": checks})
 
 
-async def _ping_database(engine: Any) -> None:
+async def _database_writes(engine: Any) -> None:
+    """Ready means the database takes writes, not only that it answers: a read-only or
+    failing disk, a standby or a read-only transaction pass `SELECT 1`."""
+    if engine.dialect.name == "sqlite":
+        # SQLite writes nothing before the commit, so only a committed write finds a
+        # disk that refuses: the header's user_version, set to what it is (one page).
+        async with engine.begin() as connection:
+            version = (await connection.exec_driver_sql("PRAGMA user_version")).scalar_one()
+            await connection.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
+        return
+    # PostgreSQL refuses a write to a read-only transaction or without the privilege
+    # when the statement starts, so inserting no row and rolling back finds out.
     async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+        await connection.execute(text("INSERT INTO events SELECT * FROM events WHERE false"))
+        await connection.rollback()
 
 
 async def _check(probe: Any) -> str:
     try:
         await asyncio.wait_for(probe, CHECK_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
-        return f"error: {type(exc).__name__}"
+        fault = storage_fault(exc)
+        return f"error: {type(exc).__name__}" if fault is None else f"error: {fault}"
     return "ok"
 
 

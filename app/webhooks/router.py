@@ -27,7 +27,7 @@ router = APIRouter(
     route_class=JsonRoute,
     prefix="/webhooks",
     tags=["webhooks"],
-    responses=problem_responses(401, 403, 422, 429),
+    responses=problem_responses(401, 403, 422, 429, 503),
 )
 ONE = problem_responses(404)
 LOCATION = {
