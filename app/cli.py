@@ -2,20 +2,21 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import log_format
 from app.auth import service
-from app.db import make_engine, make_sessionmaker, session_scope
-from app.enums import Scope
-from app.models import Account
-from app.settings import get_settings
+from app.core import log_format
+from app.core.db import make_engine, make_sessionmaker, session_scope
+from app.core.enums import Scope
+from app.core.models import Account
+from app.core.settings import Settings, get_settings
 
 cli = typer.Typer(
     help="storehooks: webhook management and delivery. Settings come from STOREHOOKS_* "
@@ -27,6 +28,16 @@ accounts = typer.Typer(help="Create accounts.", no_args_is_help=True)
 keys = typer.Typer(help="Create API keys.", no_args_is_help=True)
 cli.add_typer(accounts, name="accounts")
 cli.add_typer(keys, name="keys")
+
+
+def _installed_command(name: str) -> Callable[[Settings], None]:
+    """A command another package of this distribution provides (pyproject.toml's
+    `storehooks.commands` entry points): the worker lives in workers/, which the API
+    package never imports, and is loaded only when asked for."""
+    (found,) = entry_points(group="storehooks.commands", name=name)
+    command: Callable[[Settings], None] = found.load()
+    return command
+
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -68,9 +79,8 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Run one delivery worker (arq): sends notifications, retries, sweeps the queue."""
-    from workers.settings import run_worker
-
     log_format.configure()
+    run_worker = _installed_command("worker")
     run_worker(get_settings())
 
 

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import queue
-from app.db import one_snapshot, session_scope
-from app.settings import Settings
+from app.core import queue
+from app.core.db import one_snapshot, session_scope
+from app.core.settings import Settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

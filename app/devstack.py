@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from app.settings import get_settings
+from app.core.settings import get_settings
 
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0

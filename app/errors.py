@@ -23,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from app.storage_faults import storage_fault
+from app.core.storage_faults import storage_fault
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from app import __version__, openapi, queue
+from app import __version__, openapi
 from app.actions.router import router as actions_router
 from app.api_docs.mount import mount_api_docs
 from app.auth.body_guard import on_validation_error_after_auth
@@ -15,14 +15,15 @@ from app.auth.rate_limit import RateLimiter
 from app.auth.router import router as auth_router
 from app.body_limit import BodyLimitMiddleware
 from app.console.mount import mount_console
-from app.db import make_engine, make_sessionmaker, read_only
+from app.core import queue
+from app.core.db import make_engine, make_sessionmaker, read_only
+from app.core.settings import Settings, get_settings
 from app.deliveries.router import router as deliveries_router
 from app.errors import install_error_handlers
 from app.events.router import router as events_router
 from app.events.writer import EventWriter
 from app.notices.router import router as notices_router
 from app.ops.router import router as ops_router
-from app.settings import Settings, get_settings
 from app.webhooks.router import router as webhooks_router
 
 

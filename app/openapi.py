@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app import enums
+from app.core import enums
 from app.errors import add_problem_schema
 
 ENUMS: dict[str, type[StrEnum]] = {

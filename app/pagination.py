@@ -1,6 +1,6 @@
 """Cursor pagination, newest first: `?limit=` (1–200, default 50) and `?cursor=`.
 
-Ids sort by creation time (app.ids), so a page is `id < cursor ORDER BY id DESC`
+Ids sort by creation time (app.core.ids), so a page is `id < cursor ORDER BY id DESC`
 and the cursor is the last id of the previous page, wrapped so clients treat it
 as opaque.
 """
@@ -17,8 +17,8 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.core.ids import ID_PATTERN
 from app.errors import Unprocessable
-from app.ids import ID_PATTERN
 
 T = TypeVar("T")
 Row = TypeVar("Row")

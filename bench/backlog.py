@@ -1,7 +1,7 @@
 """Stage 5, the retry backlog: many deliveries scheduled an hour ahead, as after a long
 outage of receivers. They are inserted straight into the database in bulk (SQLAlchemy
 core) for an existing webhook and event, and one deferred arq job is enqueued for each
-with `app.queue.enqueue`, as `workers.deliver` does for a retry. Reported: Redis
+with `app.core.queue.enqueue`, as `workers.deliver` does for a retry. Reported: Redis
 `used_memory` growth, database size growth, and the time of the sweeper's SELECT (the statement of
 workers/sweeper.py, which finds nothing due: the point is what the backlog costs it)."""
 
@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from app import queue
-from app.db import make_engine, make_sessionmaker, session_scope, utcnow
-from app.enums import DeliveryKind, DeliveryStatus
-from app.ids import new_id
-from app.models import Delivery, Event
+from app.core import queue
+from app.core.db import make_engine, make_sessionmaker, session_scope, utcnow
+from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.ids import new_id
+from app.core.models import Delivery, Event
 from bench.databases import Databases
 from bench.probes import flush_redis, redis_used_memory
 from workers.sweeper import due_deliveries
@@ -113,7 +113,7 @@ async def enqueue_deferred(redis_url: str, ids: list[str], due: datetime) -> Non
 
 
 async def enqueue_attempts(redis_url: str, attempts: list[queue.Attempt]) -> int:
-    """`app.queue.enqueue`, ENQUEUE_CHUNK attempts per call, as the worker does; returns
+    """`app.core.queue.enqueue`, ENQUEUE_CHUNK attempts per call, as the worker does; returns
     how many jobs were added (one already queued, e.g. by a running sweeper, is not)."""
     redis = queue.connect(redis_url)
     added = 0

@@ -12,9 +12,9 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from app import log_format
-from app.enums import EventType
-from app.ids import new_id
+from app.core import log_format
+from app.core.enums import EventType
+from app.core.ids import new_id
 
 StoreId = Annotated[str, Field(min_length=1, max_length=200)]
 

@@ -7,7 +7,7 @@ with the default `max_in_flight` of 10. The healthy webhook's end-to-end latency
 measured as in stage 4 (events at a fixed rate, POST answer → arrival, by event_id)
 twice: alone, then while B deliveries of the dead webhook are due retries (inserted in
 bulk as in stage 5, with `attempt_count` 1 and `next_attempt_at` now, and queued as
-attempt 2 with `app.queue.enqueue`). Reported: p50/p99/max of both; the dead webhook's
+attempt 2 with `app.core.queue.enqueue`). Reported: p50/p99/max of both; the dead webhook's
 pending deliveries before and after the second measurement (a timed-out retry is
 rescheduled, so it stays pending), the requests the receiver's /hang got during it, and
 the most of the dead webhook's attempts in flight at once, from `delivery_attempts`
@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 import aiohttp
 from sqlalchemy import select
 
-from app import queue
-from app.db import make_engine, utcnow
-from app.models import Delivery, DeliveryAttempt
+from app.core import queue
+from app.core.db import make_engine, utcnow
+from app.core.models import Delivery, DeliveryAttempt
 from bench.backlog import enqueue_attempts, insert_deliveries
 from bench.databases import fetch_all
 from bench.deployment import Deployment, add_webhook, deploy, event_requests, post_events

@@ -1,4 +1,4 @@
-"""Alembic environment: async engine on STOREHOOKS_DATABASE_URL, metadata from app.models."""
+"""Alembic environment: async engine on STOREHOOKS_DATABASE_URL, metadata from app.core.models."""
 
 import asyncio
 from logging.config import fileConfig
@@ -6,9 +6,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import app.models  # noqa: F401  (registers every table on Base.metadata)
-from app.db import Base, make_engine
-from app.settings import get_settings
+import app.core.models  # noqa: F401  (registers every table on Base.metadata)
+from app.core.db import Base, make_engine
+from app.core.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None:

@@ -19,10 +19,10 @@ import redis
 from fastapi import FastAPI
 
 from app.auth import service as auth_service
-from app.db import session_scope
-from app.enums import Scope
+from app.core.db import session_scope
+from app.core.enums import Scope
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 from tests.support.databases import Databases, databases_for
 
 ROOT = Path(__file__).resolve().parent.parent

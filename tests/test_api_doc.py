@@ -5,8 +5,8 @@ setting."""
 
 import re
 
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 from tests.conftest import ROOT
 
 API_DOC = ROOT / "docs" / "api.md"

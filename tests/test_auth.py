@@ -13,12 +13,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.db import session_scope, utcnow
-from app.enums import Scope
-from app.ids import new_id
+from app.core.db import session_scope, utcnow
+from app.core.enums import Scope
+from app.core.ids import new_id
+from app.core.models import ApiKey
+from app.core.settings import Settings
 from app.main import create_app
-from app.models import ApiKey
-from app.settings import Settings
 from tests.conftest import WEBHOOK_BODY, Tenant, client_for, me, secret_part
 from tests.support.problems import assert_problem
 from tests.support.routes import normalize, served_routes

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from app.enums import Scope
+from app.core.enums import Scope
 from tests.conftest import client_for, me, run_cli, secret_part
 from tests.support.databases import fetch_all
 

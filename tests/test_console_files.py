@@ -32,7 +32,7 @@ async def test_the_page_and_its_scripts_are_served_with_safe_headers(
 
 async def test_a_missing_file_is_a_404(anonymous: httpx.AsyncClient) -> None:
     assert (await anonymous.get("/ui/js/nope.js")).status_code == 404
-    assert (await anonymous.get("/ui/../app/settings.py")).status_code == 404
+    assert (await anonymous.get("/ui/../app/core/settings.py")).status_code == 404
 
 
 async def test_the_console_is_not_part_of_the_api_description(app: FastAPI) -> None:

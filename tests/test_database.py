@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import make_engine, make_sessionmaker, one_snapshot, read_only
+from app.core.db import make_engine, make_sessionmaker, one_snapshot, read_only
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.db import session_scope
-from app.ids import new_id
-from app.models import DeliveryAttempt
+from app.core.db import session_scope
+from app.core.ids import new_id
+from app.core.models import DeliveryAttempt
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
 

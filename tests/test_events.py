@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import select, update
 
-from app.db import session_scope
+from app.core.db import session_scope
+from app.core.models import Delivery, Event
+from app.core.settings import Settings
 from app.json_body import JsonRoute
 from app.main import create_app
-from app.models import Delivery, Event
-from app.settings import Settings
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
 

@@ -37,10 +37,10 @@ from schemathesis.specs.openapi.checks import (
 
 from app.auth import service as auth_service
 from app.body_limit import MAX_BODY_BYTES
-from app.db import make_engine, make_sessionmaker, session_scope
+from app.core.db import make_engine, make_sessionmaker, session_scope
+from app.core.settings import Settings
 from app.errors import PROBLEM_CONTENT_TYPE, PROBLEM_SCHEMA_REF, Problem
 from app.main import create_app
-from app.settings import Settings
 from tests.conftest import WEBHOOK_BODY, client_for
 from tests.support.databases import Databases
 

@@ -15,8 +15,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import app.models  # noqa: F401  (registers every table on Base.metadata)
-from app.db import Base
+import app.core.models  # noqa: F401  (registers every table on Base.metadata)
+from app.core.db import Base
 from tests.conftest import ROOT, run_cli
 from tests.support.databases import fetch_all
 

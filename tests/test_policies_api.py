@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from app.db import utcnow
+from app.core.db import utcnow
+from app.core.enums import DisabledReason, Scope
+from app.core.models import Delivery
 from app.deliveries import service as deliveries_service
-from app.enums import DisabledReason, Scope
-from app.models import Delivery
 from tests.conftest import WEBHOOK_BODY, Tenant
 from tests.support.problems import assert_invalid, assert_problem, error_locs
 from workers.bookkeeping import disable

@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.auth.rate_limit import RateLimiter, TooManyRequests
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import Tenant, client_for, running_app, tenant_of
 from tests.support.problems import assert_problem
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.enums import Scope
+from app.core.enums import Scope
 from tests.conftest import free_port, run_cli
 from tests.support.problems import assert_problem
 from tests.support.processes import Processes, answers_http, wait_until

@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
+from app.core.storage_faults import keeps_connection_broken, storage_fault
 from app.errors import FaultLog, install_error_handlers
-from app.storage_faults import keeps_connection_broken, storage_fault
 from tests.conftest import Tenant, client_for
 from tests.support.databases import Databases
 from tests.support.problems import assert_problem

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.ids import new_id
+from app.core.ids import new_id
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 from tests.conftest import Tenant, client_for, me
 from tests.support.problems import assert_problem
 from tests.support.routes import normalize, served_routes

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.models import Webhook
-from app.settings import Settings
+from app.core.models import Webhook
+from app.core.settings import Settings
 from tests.conftest import WEBHOOK_BODY, Tenant, running_app, tenant_of
 from tests.support.problems import assert_invalid, assert_problem
 

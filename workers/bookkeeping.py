@@ -1,6 +1,6 @@
 """The database side of an attempt: claim it before the send, record its outcome after.
 
-Both run in batches (see `app/coalescer.py`): every job in flight that needs a claim
+Both run in batches (see `app/core/coalescer.py`): every job in flight that needs a claim
 shares one transaction, and so does every outcome waiting to be stored. The
 guarantees are those of a single attempt:
 
@@ -54,12 +54,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import queue
-from app.coalescer import Coalescer
-from app.db import utcnow
-from app.deliveries.ordering import before
-from app.deliveries.service import cancel_pending
-from app.enums import (
+from app.core import queue
+from app.core.coalescer import Coalescer
+from app.core.db import utcnow
+from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
     DisabledReason,
@@ -68,10 +66,12 @@ from app.enums import (
     PayloadType,
     SuccessStatuses,
 )
-from app.ids import new_id
-from app.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
-from app.models import Delivery, DeliveryAttempt, Event, Notice, Webhook
-from app.settings import Settings
+from app.core.ids import new_id
+from app.core.lifecycle import cancel_pending
+from app.core.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
+from app.core.models import Delivery, DeliveryAttempt, Event, Notice, Webhook
+from app.core.ordering import before
+from app.core.settings import Settings
 from workers import payloads
 from workers.retry_policy import next_delay
 from workers.transactions import Connection, transactions_for

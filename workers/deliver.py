@@ -11,12 +11,12 @@ import time
 
 import httpx
 
-from app.enums import SuccessStatuses
-from app.metrics import ATTEMPT_SECONDS, ATTEMPTS
+from app.core.enums import SuccessStatuses
+from app.core.metrics import ATTEMPT_SECONDS, ATTEMPTS
+from app.core.signing import notification_headers
 from workers import payloads
 from workers.bookkeeping import Claim, Outcome
 from workers.retry_policy import parse_retry_after
-from workers.signing import notification_headers
 from workers.transport import USER_AGENT, RefusedTarget, UnresolvableHost
 
 RESPONSE_BODY_LIMIT = 1024

@@ -1,6 +1,6 @@
 """arq's Worker, with the queue's delivery jobs taken in bulk and handed to the dispatcher.
 
-A delivery job carries nothing but its delivery id (its job id, `app/queue.py`), and the
+A delivery job carries nothing but its delivery id (its job id, `app/core/queue.py`), and the
 database decides what is sent. So the worker does not run delivery jobs one by one through
 arq (four Redis round trips and a task each, to start, run and finish a job): each poll
 takes as many due delivery jobs as the dispatcher has room for, in one atomic script
@@ -21,7 +21,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.utils import timestamp_ms
 from arq.worker import Worker
 
-from app.ids import ID_PATTERN
+from app.core.ids import ID_PATTERN
 from workers.dispatcher import Dispatcher
 
 # KEYS[1] the queue; ARGV: now (ms), the job key prefix, how many may be taken, then the
@@ -74,7 +74,7 @@ return started
 
 
 def is_delivery_job(job_id: str) -> bool:
-    """`dlv_…` (a first attempt) or `dlv_…:N` (attempt N): see `app.queue.job_id`."""
+    """`dlv_…` (a first attempt) or `dlv_…:N` (attempt N): see `app.core.queue.job_id`."""
     return job_id.startswith("dlv_") and ID_PATTERN.fullmatch(job_id.split(":", 1)[0]) is not None
 
 

@@ -52,7 +52,7 @@ from urllib.parse import urlencode
 
 from dicttoxml import dicttoxml, key_is_valid_xml
 
-from app.enums import PayloadType
+from app.core.enums import PayloadType
 
 
 def canonical_json(payload: Mapping[str, Any]) -> bytes:

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import Delete, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import session_scope, utcnow
-from app.enums import DeliveryStatus
-from app.models import Delivery, DeliveryAttempt, Event
-from app.settings import Settings
+from app.core.db import session_scope, utcnow
+from app.core.enums import DeliveryStatus
+from app.core.models import Delivery, DeliveryAttempt, Event
+from app.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

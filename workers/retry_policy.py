@@ -8,7 +8,7 @@ still capped.
 import random
 from collections.abc import Callable
 
-from app.settings import Settings
+from app.core.settings import Settings
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 

@@ -18,8 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.db import make_engine, make_sessionmaker
-from app.settings import Settings, get_settings
+from app.core.db import make_engine, make_sessionmaker
+from app.core.settings import Settings, get_settings
 from workers.bookkeeping import Bookkeeper, lease
 from workers.dispatcher import Dispatcher, deliver
 from workers.job_runner import DeliveryWorker

@@ -16,10 +16,10 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from app import queue
-from app.db import session_scope, utcnow
-from app.enums import DeliveryStatus
-from app.models import Delivery
+from app.core import queue
+from app.core.db import session_scope, utcnow
+from app.core.enums import DeliveryStatus
+from app.core.models import Delivery
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
-from app.storage_faults import keeps_connection_broken
+from app.core.storage_faults import keeps_connection_broken
 
 # How long a transaction waits for SQLite's write lock, as the API's busy timeout.
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -86,7 +86,7 @@ class InlineSQLite:
         """Rolls back, so that the next transaction can begin: a commit that failed
         (a disk that refused it) would otherwise leave the connection refusing every
         later one. After a storage fault the connection is replaced as well, as the
-        API's pool does (app/storage_faults.py)."""
+        API's pool does (app/core/storage_faults.py)."""
         try:
             connection.rollback()
         except Exception:  # the connection is beyond use: a new one next time

@@ -27,8 +27,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport, map_aiohttp_exceptions
 
 from app import __version__
-from app.outbound_safety import IPAddress, literal_ip, refused_reason
-from app.settings import Settings
+from app.core.outbound_safety import IPAddress, literal_ip, refused_reason
+from app.core.settings import Settings
 
 USER_AGENT = f"storehooks/{__version__}"
 PRIVATE_HINT = "private networks are not allowed (STOREHOOKS_ALLOW_PRIVATE_NETWORKS)"

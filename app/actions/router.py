@@ -7,8 +7,8 @@ from fastapi import APIRouter, Query, Response
 from app.actions import service
 from app.actions.schemas import ActionCreate, ActionOut, ActionPage
 from app.auth.dependencies import Principal, requires
+from app.core.enums import EventType, Scope
 from app.deps import SessionDep
-from app.enums import EventType, Scope
 from app.errors import problem_responses
 from app.json_body import JsonRoute
 from app.pagination import PageDep

@@ -12,7 +12,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.enums import EventType
+from app.core.enums import EventType
 from app.pagination import Page
 from app.text import storable_text
 

@@ -8,11 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.actions.schemas import ActionCreate
-from app.db import utcnow
-from app.enums import EventType
+from app.core.db import utcnow
+from app.core.enums import EventType
+from app.core.ids import new_id
+from app.core.models import Action, Webhook
 from app.errors import Conflict, NotFound
-from app.ids import new_id
-from app.models import Action, Webhook
 from app.pagination import PageParams, fetch_page
 from app.text import equals, storable
 

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.lookup import KeyLookup
 from app.auth.rate_limit import RateLimiter
-from app.enums import Scope
+from app.core.enums import Scope
 from app.errors import Forbidden, Unauthorized
 
 _KNOWN_SCOPES = frozenset(scope.value for scope in Scope)

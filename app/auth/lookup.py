@@ -10,8 +10,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import keys
-from app.coalescer import Coalescer
-from app.models import ApiKey
+from app.core.coalescer import Coalescer
+from app.core.models import ApiKey
 
 api_keys = cast(Table, ApiKey.__table__)
 

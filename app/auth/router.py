@@ -7,8 +7,8 @@ from fastapi import APIRouter, Response
 from app.auth import service
 from app.auth.dependencies import AnyKey, Principal, requires
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, Me
+from app.core.enums import Scope
 from app.deps import SessionDep
-from app.enums import Scope
 from app.errors import Forbidden, problem_responses
 from app.json_body import JsonRoute
 from app.pagination import PageDep

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.enums import Scope
+from app.core.enums import Scope
 from app.pagination import Page
 from app.text import storable_text
 

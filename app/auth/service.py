@@ -6,11 +6,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import keys
-from app.db import utcnow
-from app.enums import Scope
+from app.core.db import utcnow
+from app.core.enums import Scope
+from app.core.ids import new_id
+from app.core.models import Account, ApiKey
 from app.errors import Conflict, Forbidden, NotFound
-from app.ids import new_id
-from app.models import Account, ApiKey
 from app.pagination import PageParams, fetch_page
 from app.text import storable
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from app.auth.dependencies import Principal, requires
+from app.core.enums import DeliveryStatus, Scope
 from app.deliveries import service
 from app.deliveries.schemas import (
     AttemptOut,
@@ -14,7 +15,6 @@ from app.deliveries.schemas import (
     RetryAccepted,
 )
 from app.deps import SessionDep, SettingsDep
-from app.enums import DeliveryStatus, Scope
 from app.errors import problem_responses
 from app.pagination import PageDep
 

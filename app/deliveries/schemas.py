@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.enums import DeliveryKind, DeliveryStatus
+from app.core.enums import DeliveryKind, DeliveryStatus
 from app.pagination import Page
 from app.times import UtcDatetime
 

@@ -3,16 +3,16 @@
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Update, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import queue
-from app.db import utcnow
-from app.deliveries.ordering import before
-from app.enums import DeliveryKind, DeliveryStatus
+from app.core import queue
+from app.core.db import utcnow
+from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.ids import new_id
+from app.core.models import Delivery, DeliveryAttempt, Webhook
+from app.core.ordering import before
 from app.errors import Conflict, NotFound, Unprocessable
-from app.ids import new_id
-from app.models import Delivery, DeliveryAttempt, Webhook
 from app.pagination import PageParams, fetch_page
 from app.text import equals, storable
 
@@ -31,22 +31,6 @@ async def attempts(session: AsyncSession, delivery: Delivery) -> Sequence[Delive
         .order_by(DeliveryAttempt.number)
     )
     return (await session.scalars(statement)).all()
-
-
-def cancel_pending(webhook_id: str, why: str, now: datetime) -> Update:
-    """The statement that ends every pending delivery of a webhook `cancelled`."""
-    return (
-        update(Delivery)
-        .where(Delivery.webhook_id == webhook_id, Delivery.status == DeliveryStatus.PENDING)
-        .values(
-            status=DeliveryStatus.CANCELLED,
-            last_error=why,
-            next_attempt_at=None,
-            completed_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
 
 
 async def waiting_for(session: AsyncSession, delivery: Delivery) -> str | None:

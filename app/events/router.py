@@ -5,15 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from app.auth.dependencies import Principal, requires
+from app.core.enums import EventType, Scope
+from app.core.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.deps import SessionDep
-from app.enums import EventType, Scope
 from app.errors import problem_responses
 from app.events import service
 from app.events.idempotency import IdempotencyKeyDep
 from app.events.schemas import EventAccepted, EventCreate, EventOut, EventPage
 from app.events.writer import EventWriter, Submission
 from app.json_body import JsonRoute
-from app.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
 from app.pagination import PageDep
 
 router = APIRouter(

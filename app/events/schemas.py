@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.enums import EventType
+from app.core.enums import EventType
 from app.pagination import Page
 from app.text import UNSTORABLE, storable, storable_text
 from app.times import UtcDatetime

@@ -5,9 +5,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.enums import EventType
+from app.core.enums import EventType
+from app.core.models import Event
 from app.errors import NotFound
-from app.models import Event
 from app.pagination import PageParams, fetch_page
 from app.text import equals, storable
 

@@ -22,13 +22,13 @@ from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import queue
-from app.coalescer import Coalescer
-from app.db import utcnow
-from app.enums import DeliveryKind, DeliveryStatus, EventType
+from app.core import queue
+from app.core.coalescer import Coalescer
+from app.core.db import utcnow
+from app.core.enums import DeliveryKind, DeliveryStatus, EventType
+from app.core.ids import new_id
+from app.core.models import Action, Delivery, Event, Webhook
 from app.events.schemas import EventCreate
-from app.ids import new_id
-from app.models import Action, Delivery, Event, Webhook
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 

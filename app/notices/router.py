@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from app.auth.dependencies import Principal, requires
+from app.core.enums import Scope
 from app.deps import SessionDep
-from app.enums import Scope
 from app.errors import problem_responses
 from app.notices import service
 from app.notices.schemas import NoticeOut, NoticePage

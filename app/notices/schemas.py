@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from app.enums import DisabledReason, NoticeKind
+from app.core.enums import DisabledReason, NoticeKind
 from app.pagination import Page
 
 

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Notice
+from app.core.models import Notice
 from app.pagination import PageParams, fetch_page
 from app.text import equals
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.db import session_scope, utcnow
-from app.enums import DeliveryStatus
-from app.metrics import DUE_DELIVERIES, OLDEST_DUE_AGE, QUEUE_DEPTH
-from app.models import Delivery
+from app.core.db import session_scope, utcnow
+from app.core.enums import DeliveryStatus
+from app.core.metrics import DUE_DELIVERIES, OLDEST_DUE_AGE, QUEUE_DEPTH
+from app.core.models import Delivery
 
 logger = logging.getLogger(__name__)
 ARQ_QUEUE = "arq:queue"

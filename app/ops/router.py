@@ -8,10 +8,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from app.core.storage_faults import storage_fault
 from app.errors import RETRY_AFTER_SECONDS, problem_response, problem_responses
 from app.ops import gauges
 from app.ops.schemas import Health, Readiness
-from app.storage_faults import storage_fault
 
 router = APIRouter(tags=["operations"])
 # No key needed: `security: []` says so to generators and linters.

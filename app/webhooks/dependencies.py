@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.auth.dependencies import AnyKey
+from app.core.models import Webhook
 from app.deps import SessionDep
-from app.models import Webhook
 from app.webhooks import service
 
 

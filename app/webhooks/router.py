@@ -5,10 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 
 from app.auth.dependencies import Principal, requires
+from app.core.enums import Scope
 from app.deliveries import service as deliveries_service
 from app.deliveries.schemas import PingAccepted, Recovered, RecoverWindow
 from app.deps import SessionDep, SettingsDep
-from app.enums import Scope
 from app.errors import problem_responses
 from app.json_body import JsonRoute
 from app.pagination import PageDep

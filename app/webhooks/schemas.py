@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.enums import DisabledReason, HttpMethod, PayloadType, SuccessStatuses
+from app.core.enums import DisabledReason, HttpMethod, PayloadType, SuccessStatuses
 from app.pagination import Page
 from app.text import storable_text
 

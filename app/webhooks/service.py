@@ -7,18 +7,18 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import queue
-from app.db import utcnow
-from app.deliveries.service import cancel_pending
-from app.enums import DeliveryStatus, DisabledReason
+from app.core import queue
+from app.core.db import utcnow
+from app.core.enums import DeliveryStatus, DisabledReason
+from app.core.ids import new_id
+from app.core.lifecycle import cancel_pending
+from app.core.models import Action, Delivery, Webhook
+from app.core.outbound_safety import literal_ip, refused_reason
+from app.core.signing import generate_secret
 from app.errors import NotFound, Unprocessable
-from app.ids import new_id
-from app.models import Action, Delivery, Webhook
-from app.outbound_safety import literal_ip, refused_reason
 from app.pagination import PageParams, fetch_page
 from app.text import storable
 from app.webhooks.schemas import WebhookCreate, WebhookUpdate
-from workers.signing import generate_secret
 
 PREVIOUS_SECRET_LIFETIME = timedelta(hours=24)
 

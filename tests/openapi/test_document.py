@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from app.enums import SuccessStatuses
+from app.core.enums import SuccessStatuses
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 from tests.conftest import Tenant
 
 DOCUMENT: dict[str, Any] = create_app(Settings()).openapi()

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 from tests.conftest import ROOT
 
 

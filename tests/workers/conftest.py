@@ -12,7 +12,7 @@ import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Received, Receiver, TestCA, self_signed_context
 from workers.job_runner import DeliveryWorker

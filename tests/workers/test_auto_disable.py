@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from prometheus_client import REGISTRY
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.databases import fetch_all
 from tests.support.receivers import Answer, Receiver

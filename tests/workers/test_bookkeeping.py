@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db import session_scope, utcnow
-from app.enums import DeliveryKind, DeliveryStatus
-from app.models import Delivery, DeliveryAttempt
-from app.settings import Settings
+from app.core.db import session_scope, utcnow
+from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.models import Delivery, DeliveryAttempt
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.workers.conftest import post_purchase
 from workers.bookkeeping import Bookkeeper, Claim, Outcome

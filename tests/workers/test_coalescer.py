@@ -1,4 +1,4 @@
-"""The worker's group commit (`app/coalescer.py`), in plain asyncio: who shares a batch,
+"""The worker's group commit (`app/core/coalescer.py`), in plain asyncio: who shares a batch,
 what each caller gets back, where an error goes, and how large a batch may grow."""
 
 import asyncio
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from app.coalescer import Coalescer
+from app.core.coalescer import Coalescer
 
 
 class BatchFailed(Exception):

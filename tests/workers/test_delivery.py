@@ -5,8 +5,8 @@ import json
 
 from arq.worker import Worker
 
-from app.enums import DeliveryKind, HttpMethod, PayloadType
-from app.settings import Settings
+from app.core.enums import DeliveryKind, HttpMethod, PayloadType
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery

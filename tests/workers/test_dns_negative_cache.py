@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.settings import Settings
+from app.core.settings import Settings
 from workers.transport import CheckedResolver, UnresolvableHost, make_client
 
 BAD_NAME = "nonexistent.invalid"

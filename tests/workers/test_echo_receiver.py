@@ -12,13 +12,13 @@ import httpx
 import pytest
 from arq.worker import Worker
 
-from app.enums import PayloadType
+from app.core.enums import PayloadType
+from app.core.signing import notification_headers
 from tests.conftest import ROOT, Tenant, free_port
 from tests.support.line_servers import LineServer, line_server
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from tests.workers.test_lifecycle import ping
 from workers.payloads import ping_payload, render_body
-from workers.signing import notification_headers
 
 DATA = {"order_id": "o-1", "amount": "4.99", "buyer": "Zoë"}
 

@@ -13,7 +13,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix
 from arq.worker import func
 
-from app.ids import new_id
+from app.core.ids import new_id
 from workers.job_runner import START_JOBS, TAKE_DELIVERIES, DeliveryWorker, is_delivery_job
 
 QUEUE = default_queue_name  # "arq:queue"

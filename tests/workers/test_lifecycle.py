@@ -14,10 +14,10 @@ from arq.jobs import Job, JobStatus
 from arq.worker import Worker
 from sqlalchemy import update
 
-from app.db import utcnow
-from app.enums import Scope
-from app.models import Delivery
-from app.settings import Settings
+from app.core.db import utcnow
+from app.core.enums import Scope
+from app.core.models import Delivery
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
 from tests.support.receivers import Answer, Receiver

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from app.outbound_safety import literal_ip, refused_reason
-from app.settings import Settings
+from app.core.outbound_safety import literal_ip, refused_reason
+from app.core.settings import Settings
 from tests.support.receivers import Receiver
 from workers.transport import RefusedTarget, make_client
 

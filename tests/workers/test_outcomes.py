@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from arq.worker import Worker
 
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import Tenant, free_port
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery

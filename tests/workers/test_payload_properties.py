@@ -46,10 +46,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.enums import EventType, PayloadType
+from app.core.enums import EventType, PayloadType
+from app.core.signing import notification_headers, sign
 from app.events.schemas import EventCreate
 from workers.payloads import canonical_json, event_payload, payload_md5, ping_payload, render_body
-from workers.signing import notification_headers, sign
 
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" ?>'
 XML_NAMESPACE = "{http://www.w3.org/XML/1998/namespace}"  # how ElementTree spells "xml:"

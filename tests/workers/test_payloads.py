@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from app.enums import EventType, PayloadType
+from app.core.enums import EventType, PayloadType
 from workers.payloads import (
     canonical_json,
     event_payload,

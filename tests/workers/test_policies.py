@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from app import queue
-from app.db import read_only, utcnow
-from app.enums import DeliveryKind, DeliveryStatus
-from app.ids import new_id
-from app.models import Delivery
-from app.settings import Settings
+from app.core import queue
+from app.core.db import read_only, utcnow
+from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.ids import new_id
+from app.core.models import Delivery
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.databases import fetch_all
 from tests.support.receivers import Answer, Received, Receiver

@@ -23,11 +23,11 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
 
-from app.db import session_scope, utcnow
-from app.enums import DeliveryKind, DeliveryStatus
-from app.ids import new_id
-from app.models import Delivery, DeliveryAttempt, Event
-from app.settings import Settings
+from app.core.db import session_scope, utcnow
+from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.ids import new_id
+from app.core.models import Delivery, DeliveryAttempt, Event
+from app.core.settings import Settings
 from tests.conftest import ROOT, Tenant, client_for, free_port, me, secret_part
 from tests.support.processes import listening_addresses
 from tests.support.receivers import Answer, Receiver

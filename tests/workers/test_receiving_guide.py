@@ -25,7 +25,7 @@ from arq.worker import Worker
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from app.enums import PayloadType
+from app.core.enums import PayloadType
 from tests.conftest import ROOT, Tenant, free_port
 from tests.support.line_servers import LineServer, line_server
 from tests.support.receivers import Receiver

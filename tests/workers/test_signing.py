@@ -6,9 +6,9 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.enums import PayloadType
+from app.core.enums import PayloadType
+from app.core.signing import generate_secret, notification_headers, sign
 from workers.payloads import ping_payload, render_body
-from workers.signing import generate_secret, notification_headers, sign
 
 # 32 known bytes, so the expected signature can be computed independently below.
 KEY = bytes(range(32))

@@ -28,8 +28,8 @@ import httpx
 import pytest
 from arq.worker import Worker
 
-from app.outbound_safety import refused_reason
-from app.settings import Settings
+from app.core.outbound_safety import refused_reason
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem
 from tests.support.receivers import Answer, Receiver

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from app.storage_faults import keeps_connection_broken
+from app.core.storage_faults import keeps_connection_broken
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -78,7 +78,7 @@ def make_engine(url: str) -> AsyncEngine:
 
 
 def _drop_after_storage_fault(context: ExceptionContext) -> None:
-    # Treated as a disconnect, the pool replaces the connection (app/storage_faults.py):
+    # Treated as a disconnect, the pool replaces the connection (app/core/storage_faults.py):
     # otherwise a session opened read-only would stay so after the database recovered.
     if keeps_connection_broken(context.original_exception):
         context.is_disconnect = True

@@ -21,8 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
-from app.enums import (
+from app.core.db import Base, UTCDateTime, utcnow
+from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
     DisabledReason,

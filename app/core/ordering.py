@@ -6,7 +6,7 @@ from typing import cast
 
 from sqlalchemy import ColumnElement, Table, and_, or_
 
-from app.models import Delivery
+from app.core.models import Delivery
 
 deliveries = cast(Table, Delivery.__table__)
 
