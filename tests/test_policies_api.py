@@ -12,11 +12,11 @@ from sqlalchemy import select, update
 
 from app.core.db import utcnow
 from app.core.enums import DisabledReason, Scope
+from app.core.lifecycle import switch_off
 from app.core.models import Delivery
 from app.deliveries import service as deliveries_service
 from tests.conftest import WEBHOOK_BODY, Tenant
 from tests.support.problems import assert_invalid, assert_problem, error_locs
-from workers.bookkeeping import disable
 
 DEFAULT_POLICIES = {"success_statuses": "200", "ordered": False, "max_in_flight": 10}
 NOTICE_FIELDS = {"id", "webhook_id", "kind", "reason", "created_at"}
@@ -52,7 +52,7 @@ async def notices(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 async def turn_off(tenant: Tenant, webhook_id: str, reason: DisabledReason) -> bool:
     """The workers' own way to turn a webhook off (a 410, or failing for too long)."""
     async with tenant.app.state.engine.begin() as conn:
-        turned_off: bool = await disable(conn, webhook_id, reason, utcnow())
+        turned_off: bool = await switch_off(conn, webhook_id, reason, utcnow())
     return turned_off
 
 
@@ -399,6 +399,65 @@ async def test_reactivating_clears_the_reason_and_keeps_the_notice(tenant: Tenan
     assert await turn_off(tenant, webhook["id"], DisabledReason.GONE) is True
     reasons = [n["reason"] for n in (await notices(tenant.api))["data"]]
     assert reasons == ["gone", "failing"]
+
+
+async def test_switching_off_by_patch_ends_pending_deliveries_at_once_without_a_notice(
+    tenant: Tenant,
+) -> None:
+    webhook = await tenant.subscribed_webhook()
+    bystander = await tenant.subscribed_webhook()
+    await tenant.event()
+    await tenant.event()
+
+    response = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"active": False})
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["active"], response.json()["disabled_reason"]) == (False, "manual")
+    ended = await deliveries_of(tenant, webhook["id"])
+    assert [d["status"] for d in ended] == ["cancelled", "cancelled"]
+    assert {d["last_error"] for d in ended} == {"Not sent: the webhook was turned off (manual)."}
+    assert {d["status"] for d in await deliveries_of(tenant, bystander["id"])} == {"pending"}
+    assert (await notices(tenant.api))["data"] == []
+
+
+async def test_a_merchants_switch_records_manual_over_the_services_reason(tenant: Tenant) -> None:
+    webhook = await tenant.webhook()
+    assert await turn_off(tenant, webhook["id"], DisabledReason.TEST_FAILED) is True
+
+    response = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"active": False})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["disabled_reason"] == "manual"
+    assert (await tenant.fetch(f"/webhooks/{webhook['id']}"))["disabled_reason"] == "manual"
+
+
+async def test_a_failed_test_turns_off_and_ends_pending_deliveries_without_a_notice(
+    tenant: Tenant,
+) -> None:
+    webhook = await tenant.subscribed_webhook()
+    await tenant.event()
+
+    assert await turn_off(tenant, webhook["id"], DisabledReason.TEST_FAILED) is True
+
+    fetched = await tenant.fetch(f"/webhooks/{webhook['id']}")
+    assert (fetched["active"], fetched["disabled_reason"]) == (False, "test_failed")
+    assert [d["status"] for d in await deliveries_of(tenant, webhook["id"])] == ["cancelled"]
+    assert (await notices(tenant.api))["data"] == []
+
+
+async def test_switching_on_clears_the_reason_and_keeps_ended_deliveries_ended(
+    tenant: Tenant,
+) -> None:
+    webhook = await tenant.subscribed_webhook()
+    await tenant.event()
+    off = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"active": False})
+    assert off.status_code == 200, off.text
+
+    on = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"active": True})
+
+    assert on.status_code == 200, on.text
+    assert (on.json()["active"], on.json()["disabled_reason"]) == (True, None)
+    assert [d["status"] for d in await deliveries_of(tenant, webhook["id"])] == ["cancelled"]
 
 
 # --- GET /notices ----------------------------------------------------------------------

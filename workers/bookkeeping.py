@@ -54,27 +54,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core import queue
+from app.core import lifecycle, queue
 from app.core.coalescer import Coalescer
-from app.core.db import utcnow
+from app.core.db import Connection, utcnow
 from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
     DisabledReason,
     HttpMethod,
-    NoticeKind,
     PayloadType,
     SuccessStatuses,
 )
 from app.core.ids import new_id
-from app.core.lifecycle import cancel_pending
 from app.core.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
 from app.core.models import Delivery, DeliveryAttempt, Event, Notice, Webhook
 from app.core.ordering import before
 from app.core.settings import Settings
 from workers import payloads
 from workers.retry_policy import next_delay
-from workers.transactions import Connection, transactions_for
+from workers.transactions import transactions_for
 
 INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."
 # A job that comes a little before its time (clock skew, arq's poll) still runs.
@@ -248,8 +246,8 @@ class Bookkeeper:
                 failed_test = (
                     change["b_status"] == DeliveryStatus.FAILED and claim.kind == DeliveryKind.TEST
                 )
-                if failed_test and await _disable_after_failed_test(
-                    connection, claim.webhook_id, now
+                if failed_test and await lifecycle.switch_off(
+                    connection, claim.webhook_id, DisabledReason.TEST_FAILED, now
                 ):
                     disabled.append(DisabledReason.TEST_FAILED)
             if changes:
@@ -739,27 +737,6 @@ def _gone(claim: Claim, outcome: Outcome) -> bool:
     return claim.kind == DeliveryKind.EVENT and outcome.status_code == 410
 
 
-async def _disable_after_failed_test(
-    connection: Connection, webhook_id: str, now: datetime
-) -> bool:
-    return await _turn_off(connection, webhook_id, DisabledReason.TEST_FAILED, now) is not None
-
-
-async def _turn_off(
-    connection: Connection, webhook_id: str, reason: DisabledReason, now: datetime
-) -> str | None:
-    """Switches an active webhook off; its account id, or None if it was off already."""
-    account_id: str | None = (
-        await connection.execute(
-            update(webhooks)
-            .where(webhooks.c.id == webhook_id, webhooks.c.active.is_(True))
-            .values(active=False, disabled_reason=reason, updated_at=now)
-            .returning(webhooks.c.account_id)
-        )
-    ).scalar_one_or_none()
-    return account_id
-
-
 async def _judge(
     connection: Connection,
     items: Sequence[tuple[Claim, Outcome]],
@@ -799,29 +776,6 @@ async def _judge(
         verdicts |= dict.fromkeys(failing.scalars(), DisabledReason.FAILING)
     turned_off: dict[str, DisabledReason] = {}
     for webhook_id, reason in sorted(verdicts.items()):
-        if await disable(connection, webhook_id, reason, now):
+        if await lifecycle.switch_off(connection, webhook_id, reason, now):
             turned_off[webhook_id] = reason
     return turned_off
-
-
-async def disable(
-    connection: Connection, webhook_id: str, reason: DisabledReason, now: datetime
-) -> bool:
-    """Turns an active webhook off, cancels its pending deliveries and records a notice;
-    False when it was off already."""
-    account_id = await _turn_off(connection, webhook_id, reason, now)
-    if account_id is None:
-        return False
-    why = f"Not sent: the webhook was turned off ({reason.value})."
-    await connection.execute(cancel_pending(webhook_id, why, now))
-    await connection.execute(
-        insert(notices).values(
-            id=new_id("ntc"),
-            account_id=account_id,
-            webhook_id=webhook_id,
-            kind=NoticeKind.DISABLED,
-            reason=reason,
-            created_at=now,
-        )
-    )
-    return True

@@ -14,35 +14,22 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection as SyncConnection
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import Engine, Executable, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
+from app.core.db import Connection, Rows
 from app.core.storage_faults import keeps_connection_broken
 
 # How long a transaction waits for SQLite's write lock, as the API's busy timeout.
 LOCK_TIMEOUT_SECONDS = 30.0
 FIRST_RETRY_SECONDS = 0.0005
 LONGEST_RETRY_SECONDS = 0.01
-
-
-# Rows of any shape, as a Core statement gives them.
-Rows = CursorResult[*tuple[Any, ...]]
-
-
-class Connection(Protocol):
-    """What the bookkeeping needs of a connection: AsyncConnection has it, and so has
-    the inline SQLite one."""
-
-    @property
-    def dialect(self) -> Dialect: ...
-
-    async def execute(self, statement: Executable, parameters: Any = None) -> Rows: ...
 
 
 Transactions = Callable[[], AbstractAsyncContextManager[Connection]]

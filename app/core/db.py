@@ -7,9 +7,9 @@ without an error and rolls back otherwise; services only `flush()`.
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import CursorResult, DateTime, Executable, MetaData, event
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +21,20 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from app.core.storage_faults import keeps_connection_broken
+
+# Rows of any shape, as a Core statement gives them.
+Rows = CursorResult[*tuple[Any, ...]]
+
+
+class Connection(Protocol):
+    """A connection in a transaction, as Core statements use it: AsyncConnection has
+    it, and so has the worker's inline SQLite one (workers/transactions.py)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Rows: ...
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

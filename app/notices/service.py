@@ -1,4 +1,4 @@
-"""Reading notices; the workers write them (workers/bookkeeping.disable)."""
+"""Reading notices; the workers write them (app/core/lifecycle.switch_off)."""
 
 from collections.abc import Sequence
 

@@ -4,15 +4,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import queue
+from app.core import lifecycle, queue
 from app.core.db import utcnow
 from app.core.enums import DeliveryStatus, DisabledReason
 from app.core.ids import new_id
-from app.core.lifecycle import cancel_pending
-from app.core.models import Action, Delivery, Webhook
+from app.core.models import Delivery, Webhook
 from app.core.outbound_safety import literal_ip, refused_reason
 from app.core.signing import generate_secret
 from app.errors import NotFound, Unprocessable
@@ -80,14 +79,20 @@ async def list_page(
 
 async def update_fields(session: AsyncSession, webhook: Webhook, body: WebhookUpdate) -> Webhook:
     changes = body.model_dump(exclude_unset=True)
+    switch = changes.pop("active", None)
     stops_ordering = webhook.ordered and changes.get("ordered") is False
+    now = utcnow()
     for field, value in changes.items():
         setattr(webhook, field, value)
-    if "active" in changes:
-        webhook.disabled_reason = None if changes["active"] else DisabledReason.MANUAL
-        webhook.failing_since = None  # switched on again: a fresh start
-    webhook.updated_at = utcnow()
+    webhook.updated_at = now
     await session.flush()
+    if switch is not None:
+        connection = await session.connection()
+        if switch:
+            await lifecycle.switch_on(connection, webhook.id, now)
+        else:
+            await lifecycle.switch_off(connection, webhook.id, DisabledReason.MANUAL, now)
+        await session.refresh(webhook)
     if stops_ordering:
         await _release_held(session, webhook.id)
     return webhook
@@ -110,13 +115,8 @@ async def _release_held(session: AsyncSession, webhook_id: str) -> None:
 
 
 async def soft_delete(session: AsyncSession, webhook: Webhook) -> None:
-    now = utcnow()
-    webhook.deleted_at = now
-    webhook.active = False
-    webhook.updated_at = now
-    await session.execute(delete(Action).where(Action.webhook_id == webhook.id))
-    await session.execute(cancel_pending(webhook.id, "The webhook was deleted.", now))
-    await session.flush()
+    await lifecycle.delete_webhook(await session.connection(), webhook.id, utcnow())
+    session.expire(webhook)
 
 
 async def rotate_secret(session: AsyncSession, webhook: Webhook) -> str:
