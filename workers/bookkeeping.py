@@ -54,16 +54,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core import lifecycle, queue
+from app.core import delivery_states, lifecycle, queue
 from app.core.coalescer import Coalescer
 from app.core.db import Connection, utcnow
+from app.core.delivery_states import Claim, Outcome, Transition, next_state
 from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
     DisabledReason,
-    HttpMethod,
-    PayloadType,
-    SuccessStatuses,
 )
 from app.core.ids import new_id
 from app.core.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
@@ -71,7 +69,6 @@ from app.core.models import Delivery, DeliveryAttempt, Event, Notice, Webhook
 from app.core.ordering import before
 from app.core.settings import Settings
 from workers import payloads
-from workers.retry_policy import next_delay
 from workers.transactions import transactions_for
 
 INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."
@@ -84,36 +81,6 @@ attempts = cast(Table, DeliveryAttempt.__table__)
 webhooks = cast(Table, Webhook.__table__)
 events = cast(Table, Event.__table__)
 notices = cast(Table, Notice.__table__)
-
-
-@dataclass(frozen=True)
-class Claim:
-    delivery_id: str
-    webhook_id: str
-    number: int
-    attempt_limit: int
-    kind: DeliveryKind
-    url: str
-    method: HttpMethod
-    payload_type: PayloadType
-    payload: dict[str, Any]
-    secrets: list[str]
-    success_statuses: SuccessStatuses = SuccessStatuses.ONLY_200
-    ordering_key: str | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    category: str  # for metrics: succeeded, status, timeout, network, tls, refused, payload
-    status_code: int | None
-    error: str | None
-    response_body: str | None
-    duration_ms: int
-    retry_after: float | None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.category == "succeeded"
 
 
 @dataclass(frozen=True)
@@ -230,23 +197,20 @@ class Bookkeeper:
                 if current.get(claim.delivery_id) != claim.number:
                     retry_at.append(None)  # cancelled or moved on meanwhile
                     continue
-                change = _next_state(claim, outcome, now, self._settings)
-                changes.append(change)
-                retry_at.append(change["b_next_attempt_at"])
-                if change["b_next_attempt_at"] is not None:
+                transition = next_state(claim, outcome, now, self._settings)
+                changes.append(_move_on(claim, outcome, transition, now))
+                retry_at.append(transition.next_attempt_at)
+                if transition.next_attempt_at is not None:
                     retries.append(
                         queue.Attempt(
-                            claim.delivery_id, claim.number + 1, change["b_next_attempt_at"]
+                            claim.delivery_id, claim.number + 1, transition.next_attempt_at
                         )
                     )
-                if change["b_status"] != DeliveryStatus.PENDING:
-                    finished.append(change["b_status"])
+                if transition.finished:
+                    finished.append(transition.status)
                     if claim.ordering_key is not None:
                         ended_in_order.append(claim)
-                failed_test = (
-                    change["b_status"] == DeliveryStatus.FAILED and claim.kind == DeliveryKind.TEST
-                )
-                if failed_test and await lifecycle.switch_off(
+                if delivery_states.failed_test(claim, transition) and await lifecycle.switch_off(
                     connection, claim.webhook_id, DisabledReason.TEST_FAILED, now
                 ):
                     disabled.append(DisabledReason.TEST_FAILED)
@@ -708,33 +672,19 @@ _LOCK_PENDING = (
 )
 
 
-def _next_state(
-    claim: Claim, outcome: Outcome, now: datetime, settings: Settings
+def _move_on(
+    claim: Claim, outcome: Outcome, transition: Transition, now: datetime
 ) -> dict[str, Any]:
-    change: dict[str, Any] = {
+    """_MOVE_ON's parameters for one recorded attempt."""
+    return {
         "b_id": claim.delivery_id,
+        "b_status": transition.status,
         "b_last_status_code": outcome.status_code,
         "b_last_error": outcome.error,
+        "b_next_attempt_at": transition.next_attempt_at,
+        "b_completed_at": transition.completed_at,
         "b_updated_at": now,
-        "b_next_attempt_at": None,
-        "b_completed_at": now,
     }
-    if outcome.succeeded:
-        return change | {"b_status": DeliveryStatus.SUCCEEDED}
-    if claim.number >= claim.attempt_limit or _gone(claim, outcome):
-        return change | {"b_status": DeliveryStatus.FAILED}
-    delay = next_delay(settings, claim.number, outcome.retry_after)
-    return change | {
-        "b_status": DeliveryStatus.PENDING,
-        "b_next_attempt_at": now + timedelta(seconds=delay),
-        "b_completed_at": None,
-    }
-
-
-def _gone(claim: Claim, outcome: Outcome) -> bool:
-    """A 410 to an event: the receiver says it is gone for good. (A test ping's failure,
-    410 included, is the test_failed rule, docs/api.md#webhooks.)"""
-    return claim.kind == DeliveryKind.EVENT and outcome.status_code == 410
 
 
 async def _judge(
@@ -746,7 +696,7 @@ async def _judge(
     """Keeps each webhook's failure streak and turns off those that are gone (410) or
     have failed every attempt for AUTO_DISABLE_AFTER_HOURS. Returns the ones turned off."""
     succeeded = {claim.webhook_id for claim, outcome in items if outcome.succeeded}
-    gone = {claim.webhook_id for claim, outcome in items if _gone(claim, outcome)}
+    gone = {claim.webhook_id for claim, outcome in items if delivery_states.gone(claim, outcome)}
     failed = {
         claim.webhook_id
         for claim, outcome in items

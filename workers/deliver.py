@@ -8,15 +8,16 @@ import logging
 import os
 import ssl
 import time
+from collections.abc import Iterator
 
 import httpx
 
+from app.core.delivery_states import AttemptCategory, Claim, Outcome
 from app.core.enums import SuccessStatuses
 from app.core.metrics import ATTEMPT_SECONDS, ATTEMPTS
+from app.core.retry_policy import parse_retry_after
 from app.core.signing import notification_headers
 from workers import payloads
-from workers.bookkeeping import Claim, Outcome
-from workers.retry_policy import parse_retry_after
 from workers.transport import USER_AGENT, RefusedTarget, UnresolvableHost
 
 RESPONSE_BODY_LIMIT = 1024
@@ -40,7 +41,7 @@ async def send(
         # A failed attempt with its reason, not a job that crashes after its claim and
         # comes back, claimed and crashing, forever.
         return Outcome(
-            category="payload",
+            category=AttemptCategory.PAYLOAD,
             status_code=None,
             error=f"The payload could not be rendered: {type(exc).__name__}: {exc}.",
             response_body=None,
@@ -69,7 +70,7 @@ async def send(
         category, error = describe_failure(exc, timeout_seconds)
     else:
         succeeded = claim.success_statuses.accepts(status_code)
-        category = "succeeded" if succeeded else "status"
+        category = AttemptCategory.SUCCEEDED if succeeded else AttemptCategory.STATUS
         error = None if succeeded else describe_status(status_code, claim.success_statuses)
     return Outcome(
         category=category,
@@ -119,49 +120,55 @@ def describe_status(status_code: int, rule: SuccessStatuses) -> str:
     return f"The receiver answered HTTP {status_code}; only {expected} counts as success."
 
 
-def describe_failure(exc: BaseException, timeout: float) -> tuple[str, str]:
+def describe_failure(exc: BaseException, timeout: float) -> tuple[AttemptCategory, str]:
     """(metric category, words for the user) of a send that raised."""
     if isinstance(exc, RefusedTarget):
-        return "refused", str(exc)
+        return AttemptCategory.REFUSED, str(exc)
     if isinstance(exc, UnresolvableHost):
-        return "network", str(exc)
+        return AttemptCategory.NETWORK, str(exc)
     timed_out = f"Timed out: no complete answer within {timeout:g} s."
     if isinstance(exc, TimeoutError):  # the whole-request deadline
-        return "timeout", timed_out
+        return AttemptCategory.TIMEOUT, timed_out
     # The causes first: the aiohttp transport reports a refused connection as httpx's
     # ConnectTimeout, with the operating system's error underneath.
     tls_error = _tls_cause(exc)
     if tls_error is not None:
-        return "tls", f"TLS failed: {tls_error}."
+        return AttemptCategory.TLS, f"TLS failed: {tls_error}."
     socket_error = _socket_cause(exc)
     if socket_error is not None:
-        return "network", f"Could not connect: {socket_error}."
+        return AttemptCategory.NETWORK, f"Could not connect: {socket_error}."
     if isinstance(exc, httpx.TimeoutException):
-        return "timeout", timed_out
+        return AttemptCategory.TIMEOUT, timed_out
     if isinstance(exc, httpx.ConnectError):
-        return "network", f"Could not connect: {exc or 'connection failed'}."
+        return AttemptCategory.NETWORK, f"Could not connect: {exc or 'connection failed'}."
     if isinstance(exc, httpx.HTTPError):
-        return "network", f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
-    return "network", f"The attempt failed: {type(exc).__name__}: {exc}."
+        return AttemptCategory.NETWORK, f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
+    return AttemptCategory.NETWORK, f"The attempt failed: {type(exc).__name__}: {exc}."
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and those under it, outermost first (httpx and aiohttp wrap)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
 
 
 def _socket_cause(exc: BaseException) -> str | None:
     """The operating system's words ("Connection refused") under httpx's wrapping."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno is not None:
-            return os.strerror(seen.errno).lower()
-        seen = seen.__cause__ or seen.__context__
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno is not None:
+            return os.strerror(cause.errno).lower()
     return None
 
 
 def _tls_cause(exc: BaseException) -> str | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLError):
             return (
-                getattr(seen, "verify_message", None) or getattr(seen, "reason", None) or str(seen)
+                getattr(cause, "verify_message", None)
+                or getattr(cause, "reason", None)
+                or str(cause)
             )
-        seen = seen.__cause__ or seen.__context__
     text = str(exc)
     return text if "SSL" in text or "certificate" in text else None

@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from workers.bookkeeping import Bookkeeper, Claim
+from app.core.delivery_states import Claim
+from workers.bookkeeping import Bookkeeper
 from workers.deliver import report, send
 
 logger = logging.getLogger(__name__)

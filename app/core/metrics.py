@@ -23,7 +23,7 @@ OLDEST_DUE_AGE = Gauge(
 ATTEMPTS = Counter(
     "storehooks_attempts",
     "Delivery attempts by outcome: succeeded, status (another HTTP status), timeout, "
-    "network, tls, refused (private target).",
+    "network, tls, refused (private target), payload (the body could not be rendered).",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(

@@ -11,15 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from app.core.db import session_scope, utcnow
+from app.core.delivery_states import AttemptCategory, Claim, Outcome
 from app.core.enums import DeliveryKind, DeliveryStatus
 from app.core.models import Delivery, DeliveryAttempt
 from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.workers.conftest import post_purchase
-from workers.bookkeeping import Bookkeeper, Claim, Outcome
+from workers.bookkeeping import Bookkeeper
 
 FAILED_WITH_500 = Outcome(
-    category="status",
+    category=AttemptCategory.STATUS,
     status_code=500,
     error="The receiver answered HTTP 500; only 200 counts as success.",
     response_body="try later",
@@ -27,7 +28,7 @@ FAILED_WITH_500 = Outcome(
     retry_after=0.4,  # within the test settings' 0.5 s cap: the next delay is exactly 0.4 s
 )
 SUCCEEDED = Outcome(
-    category="succeeded",
+    category=AttemptCategory.SUCCEEDED,
     status_code=200,
     error=None,
     response_body="ok",

@@ -5,12 +5,12 @@ import json
 
 from arq.worker import Worker
 
+from app.core.delivery_states import Claim
 from app.core.enums import DeliveryKind, HttpMethod, PayloadType
 from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
-from workers.bookkeeping import Claim
 from workers.deliver import send
 from workers.transport import make_transport
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from arq.worker import Worker
 
+from app.core.retry_policy import backoff_seconds, next_delay, parse_retry_after
 from app.core.settings import Settings
 from tests.conftest import Tenant, free_port
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
-from workers.retry_policy import backoff_seconds, next_delay, parse_retry_after
 
 MAX_ATTEMPTS = 5  # tests/workers/conftest.py
 

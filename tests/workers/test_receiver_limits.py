@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from arq.worker import Worker
 
+from app.core.delivery_states import Claim
 from app.core.enums import DeliveryKind, HttpMethod, PayloadType
 from app.core.settings import Settings
 from app.core.signing import generate_secret
 from tests.conftest import Tenant
 from tests.workers.conftest import post_purchase, wait_for_delivery
-from workers.bookkeeping import Claim
 from workers.deliver import RESPONSE_BODY_LIMIT, send
 from workers.transport import make_transport
 

@@ -1,0 +1,98 @@
+"""The delivery state machine: an attempt claimed, its outcome, and the state the
+delivery moves to (docs/delivery.md#outcomes). Pure: the worker's bookkeeping stores
+what this decides."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from app.core.enums import (
+    DeliveryKind,
+    DeliveryStatus,
+    HttpMethod,
+    PayloadType,
+    SuccessStatuses,
+)
+from app.core.retry_policy import next_delay
+from app.core.settings import Settings
+
+
+class AttemptCategory(StrEnum):
+    """What became of one attempt, as the attempts metric labels it."""
+
+    SUCCEEDED = "succeeded"
+    STATUS = "status"  # an answer whose status does not count as success
+    TIMEOUT = "timeout"
+    NETWORK = "network"  # DNS, a refused or reset connection, a broken exchange
+    TLS = "tls"
+    REFUSED = "refused"  # a target outbound safety refuses
+    PAYLOAD = "payload"  # the body could not be rendered
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An attempt the worker holds, with everything its send needs."""
+
+    delivery_id: str
+    webhook_id: str
+    number: int
+    attempt_limit: int
+    kind: DeliveryKind
+    url: str
+    method: HttpMethod
+    payload_type: PayloadType
+    payload: dict[str, Any]
+    secrets: list[str]
+    success_statuses: SuccessStatuses = SuccessStatuses.ONLY_200
+    ordering_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    category: AttemptCategory
+    status_code: int | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int
+    retry_after: float | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.category is AttemptCategory.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Where an attempt's outcome moves its delivery: finished (succeeded or failed) at
+    `completed_at`, or still pending with its next attempt due at `next_attempt_at`."""
+
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    completed_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not DeliveryStatus.PENDING
+
+
+def next_state(claim: Claim, outcome: Outcome, now: datetime, settings: Settings) -> Transition:
+    if outcome.succeeded:
+        return Transition(DeliveryStatus.SUCCEEDED, next_attempt_at=None, completed_at=now)
+    if claim.number >= claim.attempt_limit or gone(claim, outcome):
+        return Transition(DeliveryStatus.FAILED, next_attempt_at=None, completed_at=now)
+    delay = next_delay(settings, claim.number, outcome.retry_after)
+    return Transition(
+        DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=delay), completed_at=None
+    )
+
+
+def gone(claim: Claim, outcome: Outcome) -> bool:
+    """A 410 to an event: the receiver says it is gone for good. (A test ping's failure,
+    410 included, is the test_failed rule, docs/api.md#webhooks.)"""
+    return claim.kind == DeliveryKind.EVENT and outcome.status_code == 410
+
+
+def failed_test(claim: Claim, transition: Transition) -> bool:
+    """A test ping that failed, which turns its webhook off (`test_failed`)."""
+    return claim.kind == DeliveryKind.TEST and transition.status is DeliveryStatus.FAILED
