@@ -29,8 +29,6 @@ from workers.transport import make_transport
 
 logger = logging.getLogger(__name__)
 
-# Attempts a worker has in flight at once, across all webhooks.
-MAX_CONCURRENT_ATTEMPTS = 200
 # arq's own jobs at once: the sweeper and the retention cron.
 MAX_CONCURRENT_JOBS = 10
 SWEEP_SECONDS = set(range(0, 60, 5))
@@ -42,12 +40,12 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings.database_url)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["bookkeeper"] = Bookkeeper(ctx["engine"], settings, ctx["redis"])
-    ctx["http"] = make_transport(settings, max_connections=MAX_CONCURRENT_ATTEMPTS * 2)
+    ctx["http"] = make_transport(settings, max_connections=settings.worker_concurrency * 2)
     ctx["dispatcher"] = Dispatcher(
         ctx["bookkeeper"],
         ctx["http"],
         settings.delivery_timeout_seconds,
-        capacity=MAX_CONCURRENT_ATTEMPTS,
+        capacity=settings.worker_concurrency,
     )
     ctx["metrics_server"] = _serve_metrics(
         settings.worker_metrics_port, settings.worker_metrics_host

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(default=10, gt=0)
     # Each worker serves its metrics on this port (0: none); run several workers on
     # one host with a port each.
+    # Attempts one worker has in flight at once, across all webhooks (docs/deploy.md).
+    worker_concurrency: int = Field(default=200, ge=1, le=10_000)
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     # The interface it listens on: this machine only, like the API, unless told otherwise.
     worker_metrics_host: str = "127.0.0.1"

@@ -5,10 +5,14 @@ the records handing their freed slots on."""
 import asyncio
 from typing import Any
 
+from arq.connections import RedisSettings, create_pool
+
+from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from workers.dispatcher import Dispatcher
+from workers.settings import on_shutdown, on_startup
 
 
 async def purchases_without_jobs(
@@ -72,3 +76,21 @@ async def test_a_closed_dispatcher_hands_nothing_on(
     assert len(receiver.requests) == 1
     assert (await tenant.fetch(f"/deliveries/{second}"))["attempt_count"] == 0
     assert dispatcher.room == 0
+
+
+async def test_the_worker_concurrency_setting_bounds_the_attempts_in_flight(
+    settings: Settings, redis_url: str
+) -> None:
+    """STOREHOOKS_WORKER_CONCURRENCY is the room a worker's dispatcher starts with."""
+    for concurrency in (3, 200):
+        pool = await create_pool(RedisSettings.from_dsn(redis_url))
+        ctx: dict[str, Any] = {
+            "settings": settings.model_copy(update={"worker_concurrency": concurrency}),
+            "redis": pool,
+        }
+        await on_startup(ctx)
+        try:
+            assert ctx["dispatcher"].room == concurrency
+        finally:
+            await on_shutdown(ctx)
+            await pool.aclose()
