@@ -127,7 +127,7 @@ ENDPOINTS = [endpoint for endpoint in CONTRACT_ENDPOINTS if endpoint.shape in SE
 SCOPED = [endpoint for endpoint in ENDPOINTS if endpoint.scope is not None]
 
 
-def by_id(endpoints: list[Endpoint]) -> Any:
+def by_id(endpoints: list[Endpoint]) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("endpoint", endpoints, ids=[e.id for e in endpoints])
 
 

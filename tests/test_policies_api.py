@@ -38,7 +38,8 @@ async def listed_webhook(tenant: Tenant, webhook_id: str) -> dict[str, Any]:
     response = await tenant.api.get("/webhooks")
     assert response.status_code == 200, response.text
     [found] = [webhook for webhook in response.json()["data"] if webhook["id"] == webhook_id]
-    return found
+    listed: dict[str, Any] = found
+    return listed
 
 
 async def notices(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:

@@ -221,7 +221,7 @@ async def owner_key_id(world: World) -> str:
     return key_id
 
 
-LISTS = {
+LISTS: dict[str, tuple[str, dict[str, str], str]] = {
     "webhooks": ("/webhooks", {}, "webhook_id"),
     "actions": ("/actions", {}, "action_id"),
     "events": ("/events", {}, "event_id"),

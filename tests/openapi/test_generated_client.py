@@ -37,7 +37,13 @@ def generator() -> Path:
     wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
     if not stamp.exists() or stamp.read_text() != wanted:
         subprocess.run([sys.executable, "-m", "venv", "--clear", TOOL], check=True, timeout=120)
-        pip = [TOOL / "bin" / "python", "-m", "pip", "--disable-pip-version-check", "--quiet"]
+        pip: list[str | Path] = [
+            TOOL / "bin" / "python",
+            "-m",
+            "pip",
+            "--disable-pip-version-check",
+            "--quiet",
+        ]
         subprocess.run([*pip, "install", "-r", REQUIREMENTS], check=True, timeout=600)
         stamp.write_text(wanted)
     return TOOL / "bin" / "openapi-python-client"
