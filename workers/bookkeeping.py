@@ -36,7 +36,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from arq.connections import ArqRedis
 from sqlalchemy import (
@@ -44,7 +44,6 @@ from sqlalchemy import (
     Integer,
     Row,
     Select,
-    Table,
     bindparam,
     func,
     insert,
@@ -65,22 +64,15 @@ from app.core.enums import (
 )
 from app.core.ids import new_id
 from app.core.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
-from app.core.models import Delivery, DeliveryAttempt, Event, Notice, Webhook
 from app.core.ordering import before
 from app.core.settings import Settings
+from app.core.tables import attempts, deliveries, events, webhooks
 from workers import payloads
 from workers.transactions import transactions_for
 
 INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."
 # A job that comes a little before its time (clock skew, arq's poll) still runs.
 EARLY_TOLERANCE = timedelta(seconds=1)
-
-# Core tables: no ORM session, identity map or unit of work on the hot path.
-deliveries = cast(Table, Delivery.__table__)
-attempts = cast(Table, DeliveryAttempt.__table__)
-webhooks = cast(Table, Webhook.__table__)
-events = cast(Table, Event.__table__)
-notices = cast(Table, Notice.__table__)
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,13 @@ lock each). Nothing is cached: a revoked key fails on its very next request."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import keys
 from app.core.coalescer import Coalescer
-from app.core.models import ApiKey
-
-api_keys = cast(Table, ApiKey.__table__)
+from app.core.tables import api_keys
 
 
 @dataclass(frozen=True)

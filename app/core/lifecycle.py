@@ -4,17 +4,13 @@ Each change is its flag, its pending deliveries and its notice, in the caller's
 transaction (docs/api.md#webhooks)."""
 
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, Update, delete, insert, update
+from sqlalchemy import Update, delete, insert, update
 
 from app.core.db import Connection
 from app.core.enums import DeliveryStatus, DisabledReason, NoticeKind
 from app.core.ids import new_id
-from app.core.models import Action, Delivery, Notice, Webhook
-
-deliveries = cast(Table, Delivery.__table__)
-webhooks = cast(Table, Webhook.__table__)
+from app.core.tables import actions, deliveries, notices, webhooks
 
 # The service's own doing, which its merchant hears of through a notice; a merchant's
 # switch and a failed test (seen on the spot) leave none.
@@ -61,7 +57,7 @@ async def switch_off(
     await connection.execute(cancel_pending(webhook_id, why, now))
     if reason in NOTIFIED:
         await connection.execute(
-            insert(Notice).values(
+            insert(notices).values(
                 id=new_id("ntc"),
                 account_id=account_id,
                 webhook_id=webhook_id,
@@ -90,5 +86,5 @@ async def delete_webhook(connection: Connection, webhook_id: str, now: datetime)
         .where(webhooks.c.id == webhook_id)
         .values(deleted_at=now, active=False, updated_at=now)
     )
-    await connection.execute(delete(Action).where(Action.webhook_id == webhook_id))
+    await connection.execute(delete(actions).where(actions.c.webhook_id == webhook_id))
     await connection.execute(cancel_pending(webhook_id, "The webhook was deleted.", now))

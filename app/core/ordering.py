@@ -2,13 +2,10 @@
 event's occurred_at, then by receipt, which the time-ordered delivery id records."""
 
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, or_
+from sqlalchemy import ColumnElement, and_, or_
 
-from app.core.models import Delivery
-
-deliveries = cast(Table, Delivery.__table__)
+from app.core.tables import deliveries
 
 
 def before(

@@ -15,10 +15,10 @@ enqueued, exactly as if it had been alone; group commit only shares the cost.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from arq.connections import ArqRedis
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,15 +27,10 @@ from app.core.coalescer import Coalescer
 from app.core.db import utcnow
 from app.core.enums import DeliveryKind, DeliveryStatus, EventType
 from app.core.ids import new_id
-from app.core.models import Action, Delivery, Event, Webhook
+from app.core.tables import actions, deliveries, events, webhooks
 from app.events.schemas import EventCreate
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-actions = cast(Table, Action.__table__)
-deliveries = cast(Table, Delivery.__table__)
-events = cast(Table, Event.__table__)
-webhooks = cast(Table, Webhook.__table__)
 
 
 # account_id, event_type, app_id, sku_id, webhook_id of an action of an active webhook
