@@ -10,9 +10,9 @@ from app.core.db import utcnow
 from app.core.enums import Scope
 from app.core.ids import new_id
 from app.core.models import Account, ApiKey
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, Forbidden
 from app.pagination import PageParams, fetch_page
-from app.text import storable
+from app.tenancy import get_owned
 
 _KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
 
@@ -58,9 +58,9 @@ async def revoke_key(
     # The account's row is the lock (PostgreSQL; SQLite's BEGIN IMMEDIATE serializes
     # anyway), so two requests revoking the last two managing keys cannot both pass.
     await session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
-    key = await session.get(ApiKey, key_id) if storable(key_id) else None
-    if key is None or key.account_id != account_id or key.revoked_at is not None:
-        raise NotFound(f"No API key {key_id}.")
+    key = await get_owned(
+        session, ApiKey, account_id, key_id, "API key", ended=lambda k: k.revoked_at is not None
+    )
     beyond = sorted(_known_scopes(key.scopes) - revoker_scopes)
     if beyond:
         raise Forbidden(

@@ -12,16 +12,14 @@ from app.core.enums import DeliveryKind, DeliveryStatus
 from app.core.ids import new_id
 from app.core.models import Delivery, DeliveryAttempt, Webhook
 from app.core.ordering import before
-from app.errors import Conflict, NotFound, Unprocessable
+from app.errors import Conflict, Unprocessable
 from app.pagination import PageParams, fetch_page
-from app.text import equals, storable
+from app.tenancy import get_owned
+from app.text import equals
 
 
 async def get(session: AsyncSession, account_id: str, delivery_id: str) -> Delivery:
-    delivery = await session.get(Delivery, delivery_id) if storable(delivery_id) else None
-    if delivery is None or delivery.account_id != account_id:
-        raise NotFound(f"No delivery {delivery_id}.")
-    return delivery
+    return await get_owned(session, Delivery, account_id, delivery_id, "delivery")
 
 
 async def attempts(session: AsyncSession, delivery: Delivery) -> Sequence[DeliveryAttempt]:

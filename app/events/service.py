@@ -7,16 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.enums import EventType
 from app.core.models import Event
-from app.errors import NotFound
 from app.pagination import PageParams, fetch_page
-from app.text import equals, storable
+from app.tenancy import get_owned
+from app.text import equals
 
 
 async def get(session: AsyncSession, account_id: str, event_id: str) -> Event:
-    event = await session.get(Event, event_id) if storable(event_id) else None
-    if event is None or event.account_id != account_id:
-        raise NotFound(f"No event {event_id}.")
-    return event
+    return await get_owned(session, Event, account_id, event_id, "event")
 
 
 async def list_page(

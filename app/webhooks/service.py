@@ -14,9 +14,9 @@ from app.core.ids import new_id
 from app.core.models import Delivery, Webhook
 from app.core.outbound_safety import literal_ip, refused_reason
 from app.core.signing import generate_secret
-from app.errors import NotFound, Unprocessable
+from app.errors import Unprocessable
 from app.pagination import PageParams, fetch_page
-from app.text import storable
+from app.tenancy import get_owned
 from app.webhooks.schemas import WebhookCreate, WebhookUpdate
 
 PREVIOUS_SECRET_LIFETIME = timedelta(hours=24)
@@ -62,10 +62,14 @@ async def create(session: AsyncSession, account_id: str, body: WebhookCreate) ->
 
 async def get(session: AsyncSession, account_id: str, webhook_id: str) -> Webhook:
     """The caller's live webhook, or 404 exactly as if it did not exist."""
-    webhook = await session.get(Webhook, webhook_id) if storable(webhook_id) else None
-    if webhook is None or webhook.account_id != account_id or webhook.deleted_at is not None:
-        raise NotFound(f"No webhook {webhook_id}.")
-    return webhook
+    return await get_owned(
+        session,
+        Webhook,
+        account_id,
+        webhook_id,
+        "webhook",
+        ended=lambda w: w.deleted_at is not None,
+    )
 
 
 async def list_page(
