@@ -33,7 +33,7 @@ from tests.support.processes import listening_addresses
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, received, running_worker, wait_for_delivery
 from workers import retention
-from workers.bookkeeping import INTERRUPTED
+from workers.claiming import INTERRUPTED
 
 # Three times the retry cap (0.5 s): a further request would have arrived by then.
 QUIET_SECONDS = 1.5

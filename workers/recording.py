@@ -1,0 +1,143 @@
+"""The record side of the bookkeeping (`workers/bookkeeping.py`): an attempt's outcome
+stored, its delivery moved on, and each webhook's failure streak judged."""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    bindparam,
+    select,
+    update,
+)
+
+from app.core import delivery_states, lifecycle
+from app.core.db import Connection
+from app.core.delivery_states import Claim, Outcome, Transition
+from app.core.enums import (
+    DeliveryKind,
+    DeliveryStatus,
+    DisabledReason,
+)
+from app.core.settings import Settings
+from app.core.tables import attempts, deliveries, webhooks
+
+_STORE_OUTCOME = (
+    update(attempts)
+    .where(
+        attempts.c.delivery_id == bindparam("b_delivery_id"),
+        attempts.c.number == bindparam("b_number"),
+    )
+    .values(
+        duration_ms=bindparam("b_duration_ms"),
+        status_code=bindparam("b_status_code"),
+        error=bindparam("b_error"),
+        response_body=bindparam("b_response_body"),
+    )
+)
+
+MOVE_ON = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        last_status_code=bindparam("b_last_status_code"),
+        last_error=bindparam("b_last_error"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        completed_at=bindparam("b_completed_at"),
+        updated_at=bindparam("b_updated_at"),
+        leased_until=None,
+    )
+)
+
+
+async def store_outcomes(connection: Connection, items: Sequence[tuple[Claim, Outcome]]) -> None:
+    await connection.execute(
+        _STORE_OUTCOME,
+        [
+            {
+                "b_delivery_id": claim.delivery_id,
+                "b_number": claim.number,
+                "b_duration_ms": outcome.duration_ms,
+                "b_status_code": outcome.status_code,
+                "b_error": outcome.error,
+                "b_response_body": outcome.response_body,
+            }
+            for claim, outcome in items
+        ],
+    )
+
+
+async def lock_pending(connection: Connection, delivery_ids: list[str]) -> dict[str, int]:
+    """attempt_count of each delivery still pending, its row locked until the commit
+    (in id order, so two batches cannot deadlock on each other)."""
+    rows = await connection.execute(_LOCK_PENDING, {"ids": sorted(delivery_ids)})
+    return {delivery_id: attempt_count for delivery_id, attempt_count in rows}
+
+
+_LOCK_PENDING = (
+    select(deliveries.c.id, deliveries.c.attempt_count)
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    .where(deliveries.c.status == DeliveryStatus.PENDING)
+    .order_by(deliveries.c.id)
+    .with_for_update()
+)
+
+
+def move_on(
+    claim: Claim, outcome: Outcome, transition: Transition, now: datetime
+) -> dict[str, Any]:
+    """MOVE_ON's parameters for one recorded attempt."""
+    return {
+        "b_id": claim.delivery_id,
+        "b_status": transition.status,
+        "b_last_status_code": outcome.status_code,
+        "b_last_error": outcome.error,
+        "b_next_attempt_at": transition.next_attempt_at,
+        "b_completed_at": transition.completed_at,
+        "b_updated_at": now,
+    }
+
+
+async def judge(
+    connection: Connection,
+    items: Sequence[tuple[Claim, Outcome]],
+    now: datetime,
+    settings: Settings,
+) -> dict[str, DisabledReason]:
+    """Keeps each webhook's failure streak and turns off those that are gone (410) or
+    have failed every attempt for AUTO_DISABLE_AFTER_HOURS. Returns the ones turned off."""
+    succeeded = {claim.webhook_id for claim, outcome in items if outcome.succeeded}
+    gone = {claim.webhook_id for claim, outcome in items if delivery_states.gone(claim, outcome)}
+    failed = {
+        claim.webhook_id
+        for claim, outcome in items
+        if not outcome.succeeded and claim.kind == DeliveryKind.EVENT
+    } - succeeded
+    if succeeded:
+        await connection.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(sorted(succeeded)), webhooks.c.failing_since.is_not(None))
+            .values(failing_since=None)
+        )
+    verdicts = dict.fromkeys(gone, DisabledReason.GONE)
+    if failed:
+        await connection.execute(
+            update(webhooks)
+            .where(webhooks.c.id.in_(sorted(failed)), webhooks.c.failing_since.is_(None))
+            .values(failing_since=now)
+        )
+        threshold = now - timedelta(hours=settings.auto_disable_after_hours)
+        failing = await connection.execute(
+            select(webhooks.c.id).where(
+                webhooks.c.id.in_(sorted(failed - gone)),
+                webhooks.c.active.is_(True),
+                webhooks.c.failing_since <= threshold,
+            )
+        )
+        verdicts |= dict.fromkeys(failing.scalars(), DisabledReason.FAILING)
+    turned_off: dict[str, DisabledReason] = {}
+    for webhook_id, reason in sorted(verdicts.items()):
+        if await lifecycle.switch_off(connection, webhook_id, reason, now):
+            turned_off[webhook_id] = reason
+    return turned_off
