@@ -55,6 +55,18 @@ def test_the_kernel_imports_nothing_above_it() -> None:
     assert found == []
 
 
+def test_only_the_queue_module_knows_arq() -> None:
+    """arq's keys and internals are used by app/core/queue.py alone (its layout is
+    checked by tests/workers/test_arq_layout.py)."""
+    found = [
+        (f, m)
+        for package in ("app", "workers")
+        for f, m in imported_modules(package)
+        if in_package(m, "arq") and f != "app/core/queue.py"
+    ]
+    assert found == []
+
+
 def test_the_worker_command_is_the_installed_entry_point() -> None:
     """`storehooks worker` finds the worker through pyproject.toml's entry point; a
     stale install (pip install -e . not rerun) would fail here, not in production."""

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from arq.connections import ArqRedis
 from sqlalchemy import (
     Row,
 )
@@ -79,7 +78,7 @@ class Bookkeeper:
         self,
         engine: AsyncEngine,
         settings: Settings,
-        redis: ArqRedis | None = None,
+        redis: queue.Client | None = None,
         room: Callable[[int], int] = lambda finishing: 0,
     ) -> None:
         """`room(n)`: how many attempts the caller takes on when n of its attempts are

@@ -1,7 +1,7 @@
 """A worker's attempts in flight: each from its claim to its record, and on to the next
 attempt that the record hands off, so that a webhook's `max_in_flight` slots stay full.
 
-Attempts start in two ways. Delivery jobs taken from the queue (`workers/job_runner.py`)
+Attempts start in two ways. Delivery jobs taken from the queue (`app/core/queue.py`)
 are claimed in the database and sent. And every record of a finished attempt claims, in
 the same transaction, the webhook's next due deliveries for its free slots
 (`Bookkeeper.record`): the coroutine that sent the finished attempt carries on with one
@@ -111,6 +111,6 @@ class Dispatcher:
 
 async def deliver(ctx: dict[str, Any], delivery_id: str) -> None:
     """The arq job for one delivery (the worker takes delivery jobs from the queue itself,
-    see `workers/job_runner.py`; this runs one that reaches arq's own job runner)."""
+    see `app/core/queue.py`; this runs one that reaches arq's own job runner)."""
     dispatcher: Dispatcher = ctx["dispatcher"]
     await dispatcher.deliver(delivery_id)

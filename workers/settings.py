@@ -1,4 +1,4 @@
-"""arq WorkerSettings for `storehooks worker`: the deliver job, the sweeper cron, and the
+"""The worker for `storehooks worker`: the deliver job, the sweeper cron, and the
 resources every job shares (sessionmaker, one pooled HTTP client), built at start-up."""
 
 import asyncio
@@ -8,21 +8,14 @@ import time
 from typing import Any
 
 import uvloop
-from arq import cron
-from arq.connections import RedisSettings
-from arq.worker import func
 from prometheus_client import start_http_server
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.core import queue
 from app.core.db import make_engine, make_sessionmaker
 from app.core.settings import Settings, get_settings
 from workers.bookkeeping import Bookkeeper, lease
 from workers.dispatcher import Dispatcher, deliver
-from workers.job_runner import DeliveryWorker
 from workers.retention import purge
 from workers.sweeper import sweep
 from workers.transport import make_transport
@@ -75,41 +68,23 @@ def _serve_metrics(port: int, host: str) -> Any:
     return server
 
 
-def redis_settings(redis_url: str) -> RedisSettings:
-    """Every command retries through a Redis restart (about half a minute) instead of
-    killing the worker; the sweeper then rebuilds whatever the restart lost."""
-    settings = RedisSettings.from_dsn(redis_url)
-    settings.conn_retries = 30
-    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError]
-    # OSError too: a refused connection reaches the retry as ConnectionRefusedError.
-    settings.retry = Retry(
-        ExponentialBackoff(cap=2.0, base=0.1),
-        retries=30,
-        supported_errors=(RedisConnectionError, RedisTimeoutError, OSError),  # type: ignore[arg-type]
-    )
-    return settings
-
-
 def worker_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for arq's Worker (also used by the tests' in-process workers)."""
-    return {
-        "functions": [func(deliver, name="deliver", max_tries=1000)],
-        "cron_jobs": [
-            cron(sweep, second=SWEEP_SECONDS, run_at_startup=True, unique=True),
-            cron(purge, hour=3, minute=17, second=0, unique=True),
-        ],
-        "on_startup": on_startup,
-        "on_shutdown": on_shutdown,
-        "redis_settings": redis_settings(settings.redis_url),
-        "ctx": {"settings": settings},
-        "max_jobs": MAX_CONCURRENT_JOBS,
-        "job_timeout": lease(settings).total_seconds(),
-        "keep_result": 0,
+    """Keyword arguments for the queue's worker (also used by the tests' in-process workers)."""
+    return queue.worker_options(
+        redis_url=settings.redis_url,
+        deliver=deliver,
+        sweep=sweep,
+        sweep_seconds=SWEEP_SECONDS,
+        purge=purge,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        ctx={"settings": settings},
+        max_jobs=MAX_CONCURRENT_JOBS,
+        job_timeout_seconds=lease(settings).total_seconds(),
         # SIGTERM/SIGINT: take no new job, let the attempts in flight finish (each is
         # bounded by the delivery timeout), then exit.
-        "job_completion_wait": math.ceil(settings.delivery_timeout_seconds) + 1,
-        "poll_delay": 0.01,
-    }
+        completion_wait_seconds=math.ceil(settings.delivery_timeout_seconds) + 1,
+    )
 
 
 def run_worker(settings: Settings) -> None:
@@ -120,7 +95,7 @@ def run_worker(settings: Settings) -> None:
     while True:
         asyncio.set_event_loop(uvloop.new_event_loop())  # arq runs on the current loop
         try:
-            DeliveryWorker(**worker_options(settings)).run()
+            queue.DeliveryWorker(**worker_options(settings)).run()
             return
         except (RedisError, OSError) as exc:
             logger.error("worker lost Redis; starting again in 2 s", extra={"error": str(exc)})

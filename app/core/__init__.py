@@ -1,5 +1,5 @@
 """The kernel under the API and the workers: settings, the database and its tables,
-enums and ids, the queue hand-off, signing, the delivery state machine and retry policy,
+enums and ids, the queue (the one module that knows arq), signing, the delivery state machine and retry policy,
 ordering, the outbound address rules, a webhook's lifecycle, the metrics both processes
 export and the log format.
 

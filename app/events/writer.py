@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from arq.connections import ArqRedis
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -53,7 +52,7 @@ class Accepted:
 
 
 class EventWriter:
-    def __init__(self, engine: AsyncEngine, redis: ArqRedis, max_attempts: int) -> None:
+    def __init__(self, engine: AsyncEngine, redis: queue.Client, max_attempts: int) -> None:
         self._engine = engine
         self._redis = redis
         self._max_attempts = max_attempts

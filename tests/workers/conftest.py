@@ -12,10 +12,10 @@ import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
+from app.core.queue import DeliveryWorker
 from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Received, Receiver, TestCA, self_signed_context
-from workers.job_runner import DeliveryWorker
 from workers.settings import on_shutdown, on_startup, worker_options
 
 

@@ -1,4 +1,4 @@
-"""The worker's job start (`workers/job_runner.py`): the START_JOBS script on the real Redis,
+"""The worker's job start (`app/core/queue.py`): the START_JOBS script on the real Redis,
 rule by rule, and a DeliveryWorker running real arq jobs on it."""
 
 import asyncio
@@ -14,7 +14,7 @@ from arq.constants import default_queue_name, in_progress_key_prefix, job_key_pr
 from arq.worker import func
 
 from app.core.ids import new_id
-from workers.job_runner import START_JOBS, TAKE_DELIVERIES, DeliveryWorker, is_delivery_job
+from app.core.queue import START_JOBS, TAKE_DELIVERIES, DeliveryWorker, is_delivery_job
 
 QUEUE = default_queue_name  # "arq:queue"
 TIMEOUT_MS = 40_000
