@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import resources
 from app.core import queue
 from app.core.db import one_snapshot, session_scope
 from app.core.settings import Settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    state = request.app.state
+    state = resources.of(request.app)
     async with session_scope(state.sessionmaker) as session:
         if request.method == "GET":  # a page read in several statements shows one moment
             await one_snapshot(session)
@@ -34,8 +35,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return resources.of(request.app).settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

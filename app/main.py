@@ -24,6 +24,7 @@ from app.events.router import router as events_router
 from app.events.writer import EventWriter
 from app.notices.router import router as notices_router
 from app.ops.router import router as ops_router
+from app.resources import Resources
 from app.webhooks.router import router as webhooks_router
 
 
@@ -33,17 +34,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.redis = queue.connect(settings.redis_url)
-        app.state.key_lookup = KeyLookup(read_only(engine))
-        app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second)
-        app.state.event_writer = EventWriter(engine, app.state.redis, settings.max_attempts)
+        redis = queue.connect(settings.redis_url)
+        app.state.resources = Resources(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            redis=redis,
+            key_lookup=KeyLookup(read_only(engine)),
+            rate_limiter=RateLimiter(settings.rate_limit_per_second),
+            event_writer=EventWriter(engine, redis, settings.max_attempts),
+        )
         try:
             yield
         finally:
-            await app.state.redis.aclose()
+            await redis.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -18,6 +18,7 @@ import pytest
 import redis
 from fastapi import FastAPI
 
+from app import resources
 from app.auth import service as auth_service
 from app.core.db import session_scope
 from app.core.enums import Scope
@@ -202,7 +203,7 @@ class Tenant:
         self.api = client_for(app, token)
 
     async def key(self, *scopes: Scope) -> str:
-        async with session_scope(self.app.state.sessionmaker) as session:
+        async with session_scope(resources.of(self.app).sessionmaker) as session:
             _key, token = await auth_service.create_key(session, self.account_id, "t", scopes)
         return token
 
@@ -249,7 +250,7 @@ class Tenant:
 @asynccontextmanager
 async def tenant_of(app: FastAPI, name: str) -> AsyncIterator[Tenant]:
     """A new account of `app` named `name`; its client is closed on leaving."""
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(resources.of(app).sessionmaker) as session:
         account, _key, token = await auth_service.create_account(session, name)
     tenant = Tenant(app, account.id, token)
     try:

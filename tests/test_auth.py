@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from app import resources
 from app.core.db import session_scope, utcnow
 from app.core.enums import Scope
 from app.core.ids import new_id
@@ -539,7 +540,7 @@ async def test_a_managing_key_may_go_while_another_remains(app: FastAPI, tenant:
 async def test_a_retired_scope_neither_grants_nor_blocks_revocation(tenant: Tenant) -> None:
     """A scope stored on a key but no longer known grants nothing, so it cannot make a key
     unrevocable either."""
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         key = ApiKey(
             id=new_id("key"),
             account_id=tenant.account_id,
@@ -567,7 +568,7 @@ async def test_two_managing_keys_revoking_each_other_at_once_leave_one(
         )
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses in ([204, 401], [204, 409]), [answer.text for answer in answers]
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(resources.of(app).sessionmaker) as session:
         live = (
             await session.scalars(
                 select(ApiKey.id).where(

@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app import resources
 from app.core.db import session_scope
 from app.core.ids import new_id
 from app.core.models import DeliveryAttempt
@@ -79,7 +80,7 @@ async def test_get_lists_the_attempts_in_order_with_all_their_fields(
 ) -> None:
     delivery = await one_delivery(tenant)
     # The second attempt is inserted first, so its row id sorts before the first one's.
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(resources.of(app).sessionmaker) as session:
         session.add(
             DeliveryAttempt(
                 id=new_id("att"),

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import select, update
 
+from app import resources
 from app.core.db import session_scope
 from app.core.models import Delivery, Event
 from app.core.settings import Settings
@@ -381,7 +382,7 @@ async def test_a_different_key_is_a_new_event(tenant: Tenant) -> None:
 async def test_a_key_older_than_24_hours_is_a_new_event(tenant: Tenant, app: FastAPI) -> None:
     await tenant.subscribed_webhook()
     first = await post_with_key(tenant, "order-o-1")
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(resources.of(app).sessionmaker) as session:
         await session.execute(
             update(Event)
             .where(Event.id == first["id"])
@@ -456,7 +457,7 @@ async def test_the_event_and_its_deliveries_are_committed_before_the_202(
     accepted = await tenant.event(sku_id="gems_100", data={"order_id": "o-1"})
     assert accepted["deliveries"] == 2
 
-    async with app.state.sessionmaker() as session:
+    async with resources.of(app).sessionmaker() as session:
         event = await session.get(Event, accepted["id"])
         deliveries = (
             await session.scalars(select(Delivery).where(Delivery.event_id == accepted["id"]))

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from app import resources
 from app.core.db import utcnow
 from app.core.enums import DisabledReason, Scope
 from app.core.lifecycle import switch_off
@@ -52,7 +53,7 @@ async def notices(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 
 async def turn_off(tenant: Tenant, webhook_id: str, reason: DisabledReason) -> bool:
     """The workers' own way to turn a webhook off (a 410, or failing for too long)."""
-    async with tenant.app.state.engine.begin() as conn:
+    async with resources.of(tenant.app).engine.begin() as conn:
         turned_off: bool = await switch_off(conn, webhook_id, reason, utcnow())
     return turned_off
 
@@ -77,7 +78,7 @@ async def delivery_for_event(tenant: Tenant, webhook_id: str) -> str:
 
 
 async def set_delivery(tenant: Tenant, delivery_id: str, **values: Any) -> None:
-    async with tenant.app.state.engine.begin() as conn:
+    async with resources.of(tenant.app).engine.begin() as conn:
         result = await conn.execute(
             update(Delivery).where(Delivery.id == delivery_id).values(**values)
         )
@@ -105,7 +106,7 @@ async def failed_delivery(
 
 
 async def row(tenant: Tenant, delivery_id: str) -> Any:
-    async with tenant.app.state.engine.connect() as conn:
+    async with resources.of(tenant.app).engine.connect() as conn:
         return (await conn.execute(select(Delivery).where(Delivery.id == delivery_id))).one()
 
 
@@ -618,7 +619,7 @@ async def test_recovered_deliveries_get_a_fresh_attempt_budget(tenant: Tenant) -
     recovered_row = await row(tenant, delivery_id)
     assert recovered_row.status == "pending"
     assert recovered_row.attempt_count == 7
-    max_attempts = tenant.app.state.settings.max_attempts
+    max_attempts = resources.of(tenant.app).settings.max_attempts
     assert recovered_row.attempt_limit == 7 + max_attempts
     assert recovered_row.completed_at is None
 

@@ -1,10 +1,12 @@
 """The per-key request budget: 429 with Retry-After above it, other keys untouched."""
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
 
+from app import resources
 from app.auth.rate_limit import RateLimiter, TooManyRequests
 from app.core.settings import Settings
 from tests.conftest import Tenant, client_for, running_app, tenant_of
@@ -77,7 +79,9 @@ async def limited_app(database_url: str, redis_url: str) -> AsyncIterator[FastAP
     slow machine must not refill the bucket between two requests of a test."""
     settings = Settings(database_url=database_url, redis_url=redis_url, rate_limit_per_second=3)
     async with running_app(settings) as application:
-        application.state.rate_limiter = RateLimiter(3, clock=Clock())
+        application.state.resources = dataclasses.replace(
+            resources.of(application), rate_limiter=RateLimiter(3, clock=Clock())
+        )
         yield application
 
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app import resources
 from app.core.models import Webhook
 from app.core.settings import Settings
 from tests.conftest import WEBHOOK_BODY, Tenant, running_app, tenant_of
@@ -548,7 +549,7 @@ async def test_rotate_secret_keeps_the_old_one_for_24_hours(app: FastAPI, tenant
     current = await tenant.api.get(f"/webhooks/{created['id']}/secret")
     assert current.json() == {"secret": new}
 
-    async with app.state.sessionmaker() as session:
+    async with resources.of(app).sessionmaker() as session:
         row = await session.get(Webhook, created["id"])
     assert row is not None
     assert row.secret == new
@@ -565,7 +566,7 @@ async def test_rotating_twice_keeps_only_the_latest_previous(app: FastAPI, tenan
     latest = (await tenant.api.post(path)).json()["secret"]
 
     assert len({created["secret"], middle, latest}) == 3
-    async with app.state.sessionmaker() as session:
+    async with resources.of(app).sessionmaker() as session:
         row = await session.get(Webhook, created["id"])
     assert row is not None
     assert (row.secret, row.previous_secret) == (latest, middle)

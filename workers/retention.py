@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.db import session_scope, utcnow
 from app.core.enums import DeliveryStatus
 from app.core.models import Delivery, DeliveryAttempt, Event
-from app.core.settings import Settings
+from workers import resources
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +23,7 @@ BATCH = 1000
 
 
 async def purge(ctx: dict[str, Any]) -> dict[str, int]:
-    settings: Settings = ctx["settings"]
-    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    settings, sessionmaker = resources.of(ctx).settings, resources.of(ctx).sessionmaker
     cutoff = utcnow() - timedelta(days=settings.retention_days)
     finished = Delivery.status != DeliveryStatus.PENDING
     old_attempts = select(DeliveryAttempt.id).where(

@@ -6,6 +6,7 @@ import logging
 import math
 import time
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import uvloop
 from prometheus_client import start_http_server
@@ -14,8 +15,10 @@ from redis.exceptions import RedisError
 from app.core import queue
 from app.core.db import make_engine, make_sessionmaker
 from app.core.settings import Settings, get_settings
+from workers import resources
 from workers.bookkeeping import Bookkeeper, lease
 from workers.dispatcher import Dispatcher, deliver
+from workers.resources import Resources
 from workers.retention import purge
 from workers.sweeper import sweep
 from workers.transport import make_transport
@@ -29,34 +32,37 @@ SWEEP_SECONDS = set(range(0, 60, 5))
 
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
-    ctx["settings"] = settings
-    ctx["engine"] = make_engine(settings.database_url)
-    ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
-    ctx["bookkeeper"] = Bookkeeper(ctx["engine"], settings, ctx["redis"])
-    ctx["http"] = make_transport(settings, max_connections=settings.worker_concurrency * 2)
-    ctx["dispatcher"] = Dispatcher(
-        ctx["bookkeeper"],
-        ctx["http"],
-        settings.delivery_timeout_seconds,
-        capacity=settings.worker_concurrency,
+    engine = make_engine(settings.database_url)
+    bookkeeper = Bookkeeper(engine, settings, ctx["redis"])
+    http = make_transport(settings, max_connections=settings.worker_concurrency * 2)
+    dispatcher = Dispatcher(
+        bookkeeper, http, settings.delivery_timeout_seconds, capacity=settings.worker_concurrency
     )
-    ctx["metrics_server"] = _serve_metrics(
-        settings.worker_metrics_port, settings.worker_metrics_host
+    ctx["resources"] = Resources(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        bookkeeper=bookkeeper,
+        http=http,
+        dispatcher=dispatcher,
+        metrics_server=_serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host),
     )
+    ctx["dispatcher"] = dispatcher  # where the queue's worker finds it
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
-    ctx["dispatcher"].close()
-    await ctx["dispatcher"].wait()
-    await ctx["http"].aclose()
-    ctx["bookkeeper"].close()
-    await ctx["engine"].dispose()
-    if ctx.get("metrics_server") is not None:
-        ctx["metrics_server"].shutdown()
-        ctx["metrics_server"].server_close()
+    held = resources.of(ctx)
+    held.dispatcher.close()
+    await held.dispatcher.wait()
+    await held.http.aclose()
+    held.bookkeeper.close()
+    await held.engine.dispose()
+    if held.metrics_server is not None:
+        held.metrics_server.shutdown()
+        held.metrics_server.server_close()
 
 
-def _serve_metrics(port: int, host: str) -> Any:
+def _serve_metrics(port: int, host: str) -> WSGIServer | None:
     if not port:
         return None
     try:

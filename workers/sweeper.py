@@ -13,13 +13,13 @@ import logging
 from typing import Any
 
 from sqlalchemy import Select, exists, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from app.core import queue
 from app.core.db import session_scope, utcnow
 from app.core.enums import DeliveryStatus
 from app.core.models import Delivery
+from workers import resources
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ def due_deliveries() -> Select[str, int]:
 
 async def sweep(ctx: dict[str, Any]) -> int:
     """Re-enqueues due pending deliveries; returns how many jobs were (re)queued."""
-    sessionmaker: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    async with session_scope(sessionmaker) as session:
+    async with session_scope(resources.of(ctx).sessionmaker) as session:
         due = (await session.execute(due_deliveries())).all()
     attempts = [queue.Attempt(delivery_id, count + 1) for delivery_id, count in due]
     queued = await queue.enqueue(ctx["redis"], attempts) or 0

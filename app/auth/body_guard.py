@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security.utils import get_authorization_scheme_param
 
+from app import resources
 from app.errors import Unauthorized, on_validation_error, problem_response
 
 
@@ -26,4 +27,4 @@ async def _has_valid_key(request: Request) -> bool:
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not token:
         return False
-    return await request.app.state.key_lookup.find(token) is not None
+    return await resources.of(request.app).key_lookup.find(token) is not None

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.lookup import KeyLookup
-from app.auth.rate_limit import RateLimiter
+from app import resources
 from app.core.enums import Scope
 from app.errors import Forbidden, Unauthorized
 
@@ -30,11 +29,11 @@ async def authenticate(
 ) -> Principal:
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
-    lookup: KeyLookup = request.app.state.key_lookup
+    lookup = resources.of(request.app).key_lookup
     key = await lookup.find(credentials.credentials)
     if key is None:
         raise Unauthorized("The API key is unknown or revoked.")
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = resources.of(request.app).rate_limiter
     limiter.spend(key.id)
     return Principal(
         account_id=key.account_id,

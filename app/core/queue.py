@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 Client = ArqRedis
 
 DELIVER_JOB = "deliver"
+# The sorted set of due jobs (what the queue-depth gauge counts).
+QUEUE_NAME = default_queue_name
 _PENDING_KEY = "storehooks.enqueue_after_commit"
 # Workers take due jobs lowest score first, and a job's score is when it is due. First
 # attempts are scored a day early, so that a backlog of due retries (a dead endpoint's)

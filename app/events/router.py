@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
+from app import resources
 from app.auth.dependencies import Principal, requires
 from app.core.enums import EventType, Scope
 from app.core.metrics import DELIVERIES_CREATED, EVENTS_ACCEPTED
@@ -12,7 +13,7 @@ from app.errors import problem_responses
 from app.events import service
 from app.events.idempotency import IdempotencyKeyDep
 from app.events.schemas import EventAccepted, EventCreate, EventOut, EventPage
-from app.events.writer import EventWriter, Submission
+from app.events.writer import Submission
 from app.json_body import JsonRoute
 from app.pagination import PageDep
 
@@ -45,7 +46,7 @@ async def post_event(
     request: Request,
     response: Response,
 ) -> EventAccepted:
-    writer: EventWriter = request.app.state.event_writer
+    writer = resources.of(request.app).event_writer
     accepted = await writer.accept(Submission(principal.account_id, body, idempotency_key))
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"

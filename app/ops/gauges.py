@@ -2,25 +2,25 @@
 
 import asyncio
 import logging
-from typing import Any
 
 from sqlalchemy import func, select
 
+from app.core import queue
 from app.core.db import session_scope, utcnow
 from app.core.enums import DeliveryStatus
 from app.core.metrics import DUE_DELIVERIES, OLDEST_DUE_AGE, QUEUE_DEPTH
 from app.core.models import Delivery
+from app.resources import Resources
 
 logger = logging.getLogger(__name__)
-ARQ_QUEUE = "arq:queue"
 TIMEOUT_SECONDS = 2.0
 
 
-async def refresh(state: Any) -> None:
+async def refresh(state: Resources) -> None:
     """Updates the gauges; one that cannot be read keeps its last value."""
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):
-            QUEUE_DEPTH.set(await state.redis.zcard(ARQ_QUEUE))
+            QUEUE_DEPTH.set(await state.redis.zcard(queue.QUEUE_NAME))
     except Exception as exc:  # a scrape must not fail because Redis is away
         logger.warning("queue depth unavailable: %s", exc)
     try:
@@ -30,7 +30,7 @@ async def refresh(state: Any) -> None:
         logger.warning("due deliveries unavailable: %s", exc)
 
 
-async def _refresh_due(state: Any) -> None:
+async def _refresh_due(state: Resources) -> None:
     now = utcnow()
     due = (Delivery.status == DeliveryStatus.PENDING) & (Delivery.next_attempt_at <= now)
     async with session_scope(state.sessionmaker) as session:

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from app import resources
 from app.core.storage_faults import storage_fault
 from app.errors import RETRY_AFTER_SECONDS, problem_response, problem_responses
 from app.ops import gauges
@@ -32,7 +33,7 @@ async def healthz() -> Health:
     openapi_extra=PUBLIC,
 )
 async def readyz(request: Request) -> Response:
-    state = request.app.state
+    state = resources.of(request.app)
     checks = {
         "database": await _check(_database_writes(state.engine)),
         "redis": await _check(state.redis.ping()),
@@ -82,5 +83,5 @@ async def _check(probe: Any) -> str:
     openapi_extra=PUBLIC,
 )
 async def metrics(request: Request) -> Response:
-    await gauges.refresh(request.app.state)
+    await gauges.refresh(resources.of(request.app))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

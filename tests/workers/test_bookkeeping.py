@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app import resources
 from app.core.db import session_scope, utcnow
 from app.core.delivery_states import AttemptCategory, Claim, Outcome
 from app.core.enums import DeliveryKind, DeliveryStatus
@@ -17,6 +18,7 @@ from app.core.models import Delivery, DeliveryAttempt
 from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.workers.conftest import post_purchase
+from workers import resources as worker_resources
 from workers.bookkeeping import Bookkeeper
 
 FAILED_WITH_500 = Outcome(
@@ -39,7 +41,7 @@ SUCCEEDED = Outcome(
 
 @pytest.fixture
 def bookkeeper(job_ctx: dict[str, Any]) -> Bookkeeper:
-    found: Bookkeeper = job_ctx["bookkeeper"]
+    found: Bookkeeper = worker_resources.of(job_ctx).bookkeeper
     return found
 
 
@@ -61,13 +63,13 @@ async def deliveries_of_one_purchase(tenant: Tenant, count: int) -> dict[str, di
 
 
 async def attempt_rows(tenant: Tenant) -> list[DeliveryAttempt]:
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         rows = await session.scalars(select(DeliveryAttempt))
         return list(rows.all())
 
 
 async def delivery_row(tenant: Tenant, delivery_id: str) -> Delivery:
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         found = await session.get(Delivery, delivery_id)
         assert found is not None
         return found

@@ -11,6 +11,7 @@ from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
+from workers import resources as worker_resources
 from workers.dispatcher import Dispatcher
 from workers.settings import on_shutdown, on_startup
 
@@ -31,7 +32,7 @@ async def test_one_claimed_delivery_carries_the_webhooks_due_deliveries_one_slot
 ) -> None:
     receiver.default = Answer(200, delay=0.05)
     ids = await purchases_without_jobs(tenant, job_ctx, 4, receiver.url, max_in_flight=1)
-    dispatcher: Dispatcher = job_ctx["dispatcher"]
+    dispatcher: Dispatcher = worker_resources.of(job_ctx).dispatcher
 
     await asyncio.wait_for(dispatcher.deliver(ids[0]), timeout=20)
 
@@ -49,7 +50,7 @@ async def test_free_slots_are_filled_beside_the_carrying_attempt(
 ) -> None:
     receiver.default = Answer(200, delay=0.2)
     ids = await purchases_without_jobs(tenant, job_ctx, 7, receiver.url, max_in_flight=3)
-    dispatcher: Dispatcher = job_ctx["dispatcher"]
+    dispatcher: Dispatcher = worker_resources.of(job_ctx).dispatcher
 
     await asyncio.wait_for(dispatcher.deliver(ids[0]), timeout=20)
     await asyncio.wait_for(dispatcher.wait(), timeout=20)
@@ -68,7 +69,7 @@ async def test_a_closed_dispatcher_hands_nothing_on(
 ) -> None:
     await tenant.subscribed_webhook(url=receiver.url, max_in_flight=1)
     first, second = [await post_purchase(tenant, data={"order_id": f"o-{n}"}) for n in range(2)]
-    dispatcher: Dispatcher = job_ctx["dispatcher"]
+    dispatcher: Dispatcher = worker_resources.of(job_ctx).dispatcher
     dispatcher.close()
 
     await asyncio.wait_for(dispatcher.deliver(first), timeout=20)

@@ -22,6 +22,7 @@ from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
 from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, received, wait_for_delivery
+from workers import resources as worker_resources
 from workers.dispatcher import deliver
 from workers.sweeper import sweep
 
@@ -372,14 +373,16 @@ async def test_sweep_leaves_a_webhook_with_attempts_in_flight_to_their_hand_off(
     await tenant.subscribed_webhook(url="https://hooks.example.com/busy")
     first = await post_purchase(tenant, data={"order_id": "o-1"})
     second = await post_purchase(tenant, data={"order_id": "o-2"})
-    assert await job_ctx["bookkeeper"].claim(first) is not None  # in flight now
+    assert await worker_resources.of(job_ctx).bookkeeper.claim(first) is not None  # in flight now
     await flush_redis(settings.redis_url)
 
     # The record of the attempt in flight will hand `second` on; a job would be
     # turned away.
     assert await sweep(job_ctx) == 0
 
-    async with job_ctx["engine"].begin() as connection:  # the attempt's lease runs out
+    async with worker_resources.of(
+        job_ctx
+    ).engine.begin() as connection:  # the attempt's lease runs out
         await connection.execute(
             update(Delivery).where(Delivery.id == first).values(leased_until=utcnow())
         )

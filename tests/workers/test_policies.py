@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
+from app import resources
 from app.core import queue
 from app.core.db import read_only, utcnow
 from app.core.enums import DeliveryKind, DeliveryStatus
@@ -23,6 +24,7 @@ from tests.conftest import Tenant
 from tests.support.databases import fetch_all
 from tests.support.receivers import Answer, Received, Receiver
 from tests.workers.conftest import post_purchase, received, running_worker, wait_for_delivery
+from workers import resources as worker_resources
 from workers.sweeper import sweep
 
 
@@ -142,14 +144,14 @@ async def test_a_crash_mid_sequence_does_not_reorder(
         await post_purchase(tenant, ordering_key="sub_9", data={"order_id": f"o-{n}"})
         for n in range(1, 4)
     ]
-    crashed = await job_ctx["bookkeeper"].claim(ids[0])
+    crashed = await worker_resources.of(job_ctx).bookkeeper.claim(ids[0])
     assert crashed is not None and crashed.number == 1  # claimed, never sent or recorded
 
     async with running_worker(settings):
         await asyncio.sleep(1.5)
         assert receiver.requests == []  # the rest wait for the first
         assert (await tenant.fetch(f"/deliveries/{ids[1]}"))["waiting_for"] == ids[0]
-        async with job_ctx["engine"].begin() as connection:  # the lease runs out
+        async with worker_resources.of(job_ctx).engine.begin() as connection:  # the lease runs out
             await connection.execute(
                 update(Delivery)
                 .where(Delivery.id == ids[0])
@@ -219,9 +221,11 @@ async def backlog(tenant: Tenant, settings: Settings, webhook_id: str, count: in
         }
         for _ in range(count)
     ]
-    async with tenant.app.state.engine.begin() as connection:
+    async with resources.of(tenant.app).engine.begin() as connection:
         await connection.execute(insert(Delivery), rows)
-    await queue.enqueue(tenant.app.state.redis, [queue.Attempt(row["id"], 2) for row in rows])
+    await queue.enqueue(
+        resources.of(tenant.app).redis, [queue.Attempt(row["id"], 2) for row in rows]
+    )
 
 
 async def most_leased(tenant: Tenant, webhook_id: str, done: asyncio.Event) -> int:
@@ -229,7 +233,7 @@ async def most_leased(tenant: Tenant, webhook_id: str, done: asyncio.Event) -> i
     returns the most seen at once."""
     most = 0
     while not done.is_set():
-        async with read_only(tenant.app.state.engine).connect() as connection:
+        async with read_only(resources.of(tenant.app).engine).connect() as connection:
             leased = await connection.scalar(
                 select(func.count())
                 .select_from(Delivery)
@@ -301,7 +305,7 @@ async def test_recover_sends_exactly_the_failed_deliveries_of_the_window(
     for delivery_id in ids:
         await wait_for_delivery(tenant, delivery_id, "failed")
     old = utcnow() - timedelta(days=20)
-    async with tenant.app.state.engine.begin() as connection:  # o-0 failed long ago
+    async with resources.of(tenant.app).engine.begin() as connection:  # o-0 failed long ago
         await connection.execute(
             update(Delivery).where(Delivery.id == ids[0]).values(created_at=old)
         )

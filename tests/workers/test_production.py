@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,11 +19,13 @@ import httpx
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
 
+from app import resources
 from app.core.db import session_scope, utcnow
 from app.core.enums import DeliveryKind, DeliveryStatus
 from app.core.ids import new_id
@@ -34,6 +37,7 @@ from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, received, running_worker, wait_for_delivery
 from workers import retention
 from workers.claiming import INTERRUPTED
+from workers.settings import on_shutdown, on_startup
 
 # Three times the retry cap (0.5 s): a further request would have arrived by then.
 QUIET_SECONDS = 1.5
@@ -41,7 +45,7 @@ FAILED_500 = "The receiver answered HTTP 500; only 200 counts as success."
 
 
 async def delivery_row(app: FastAPI, delivery_id: str) -> Delivery:
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(resources.of(app).sessionmaker) as session:
         row = await session.get(Delivery, delivery_id)
     assert row is not None, delivery_id
     return row
@@ -89,7 +93,7 @@ async def interrupted(
     await tenant.subscribed_webhook(url=receiver.url)
     delivery_id = await post_purchase(tenant)
     past = utcnow() - timedelta(minutes=5)
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         delivery = await session.get(Delivery, delivery_id)
         assert delivery is not None
         limit = delivery.attempt_limit
@@ -321,7 +325,7 @@ async def test_metrics_reports_queue_depth_and_due_deliveries(
     assert found["storehooks_due_deliveries"] == 3.0
     assert found["storehooks_oldest_due_delivery_age_seconds"] >= 0
 
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         await session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_ids[0])
@@ -351,7 +355,7 @@ async def test_metrics_answers_while_redis_is_away(no_redis_app: FastAPI) -> Non
 
 
 async def exists(app: FastAPI, model: Any, row_id: str) -> bool:
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(resources.of(app).sessionmaker) as session:
         return await session.get(model, row_id) is not None
 
 
@@ -377,11 +381,17 @@ def created(event_id: str, at: datetime) -> Any:
 
 
 @pytest.fixture
-def purge_ctx(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    return {
+async def purge_ctx(settings: Settings, redis_url: str) -> AsyncIterator[dict[str, Any]]:
+    """A job context as the worker's on_startup builds it, keeping 30 days of history."""
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    ctx: dict[str, Any] = {
         "settings": settings.model_copy(update={"retention_days": 30}),
-        "sessionmaker": app.state.sessionmaker,
+        "redis": pool,
     }
+    await on_startup(ctx)
+    yield ctx
+    await on_shutdown(ctx)
+    await pool.aclose()
 
 
 async def test_purge_removes_old_finished_history_and_keeps_the_rest(
@@ -400,7 +410,7 @@ async def test_purge_removes_old_finished_history_and_keeps_the_rest(
     pending_attempt = attempt_row(pending_delivery, 1, old, status_code=500)
     recent_old_attempt = attempt_row(recent_delivery, 1, old, status_code=500)
     recent_attempt = attempt_row(recent_delivery, 2, now, status_code=200)
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         # (a) an old event whose delivery succeeded long ago
         await session.execute(created(old_event, old))
         await session.execute(finished(old_delivery, old, attempts=1))
@@ -453,7 +463,7 @@ async def test_purge_works_through_more_rows_than_one_batch(
     purchases = [await purchase(tenant) for _ in range(5)]
     recent_event, _recent_delivery = await purchase(tenant)
     old = utcnow() - timedelta(days=31)
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         for event_id, delivery_id in purchases:
             await session.execute(created(event_id, old))
             await session.execute(finished(delivery_id, old, attempts=1))
@@ -462,7 +472,7 @@ async def test_purge_works_through_more_rows_than_one_batch(
     removed = await retention.purge(purge_ctx)
 
     assert removed == {"attempts": 5, "events": 5, "test_deliveries": 0}
-    async with session_scope(tenant.app.state.sessionmaker) as session:
+    async with session_scope(resources.of(tenant.app).sessionmaker) as session:
         events = (await session.scalars(select(Event.id))).all()
         deliveries = (await session.scalars(select(Delivery.event_id))).all()
         attempts = (await session.scalars(select(DeliveryAttempt.id))).all()
