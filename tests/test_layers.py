@@ -1,5 +1,6 @@
 """Imports run one way: workers/ use only the kernel (app/core/), and nothing in app/
-imports workers/. Read from the source, so an import inside a function counts too."""
+imports workers/. Read from the source, so an import inside a function counts too.
+Likewise read from the source: arq is known to one module, and jobs are queued by one."""
 
 import ast
 from collections.abc import Iterator
@@ -65,6 +66,19 @@ def test_only_the_queue_module_knows_arq() -> None:
         if in_package(m, "arq") and f != "app/core/queue.py"
     ]
     assert found == []
+
+
+def test_only_the_unit_of_work_puts_jobs_on_the_queue() -> None:
+    """Every enqueue follows a commit: routes, POST /events and the worker call
+    `UnitOfWork.enqueue_after_commit`, never `queue.enqueue` by hand."""
+    found = []
+    for package in ("app", "workers"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.Attribute) and node.attr == "enqueue":
+                    found.append(str(path.relative_to(ROOT)))
+    assert set(found) <= {"app/core/unit_of_work.py"}
+    assert found, "the unit of work is expected to call queue.enqueue"
 
 
 def test_the_worker_command_is_the_installed_entry_point() -> None:

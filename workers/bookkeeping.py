@@ -29,8 +29,9 @@ once. A freed slot never waits for Redis, a poll or another transaction. The que
 how a webhook with nothing in flight gets going again; the sweeper picks up whatever
 neither reaches (a worker that died, a lost enqueue).
 
-Retries and woken deliveries are queued after the commit, one Redis call per batch; if
-that enqueue is lost they are due, and the sweeper queues them.
+Retries and woken deliveries are queued after the commit (`app/core/unit_of_work.py`),
+one Redis call per batch; if that enqueue is lost they are due, and the sweeper queues
+them.
 """
 
 from collections.abc import Callable, Sequence
@@ -38,9 +39,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Row,
-)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import delivery_states, lifecycle, queue
@@ -53,7 +51,9 @@ from app.core.enums import (
 )
 from app.core.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
 from app.core.settings import Settings
-from workers import claiming, recording
+from app.core.unit_of_work import unit_of_work
+from workers import claimable, claiming, recording
+from workers.claimable import Claimable
 from workers.transactions import transactions_for
 
 
@@ -103,19 +103,20 @@ class Bookkeeper:
     async def _claim_batch(self, delivery_ids: Sequence[str]) -> list[Claim | None]:
         now = utcnow()
         woken: list[queue.Attempt] = []
-        async with self._begin() as connection:
+        async with unit_of_work(self._begin, self._redis) as work:
+            connection = work.transaction
             await claiming.lock_webhooks(connection, sorted(set(delivery_ids)))
-            rows = await claiming.lock_claimable(connection, sorted(set(delivery_ids)))
-            due = [row for row in rows if claiming.is_due(row, now)]
+            rows = await claimable.lock_claimable(connection, sorted(set(delivery_ids)))
+            due = [row for row in rows if row.is_due(now)]
             claims = await self._claim_rows(connection, due, now, woken)
-        await self._enqueue(woken)
+            work.enqueue_after_commit(*woken)
         # A second job for the same delivery in one batch gets nothing: pop, not get.
         return [claims.pop(delivery_id, None) for delivery_id in delivery_ids]
 
     async def _claim_rows(
         self,
         connection: Connection,
-        due: list[Row[Any]],
+        due: list[Claimable],
         now: datetime,
         woken: list[queue.Attempt],
         in_flight: dict[str, int] | None = None,
@@ -148,14 +149,10 @@ class Bookkeeper:
         in_flight, free = await claiming.free_slots(connection, webhook_ids, now)
         if not free:
             return []
-        rows = await claiming.lock_next_due(connection, free, now)
-        due = [row for row in rows if claiming.is_due(row, now)][:room]
+        rows = await claimable.lock_next_due(connection, free, now)
+        due = [row for row in rows if row.is_due(now)][:room]
         claims = await self._claim_rows(connection, due, now, woken, in_flight)
         return [claim for claim in claims.values() if claim is not None]
-
-    async def _enqueue(self, attempts: list[queue.Attempt]) -> None:
-        if attempts and self._redis is not None:
-            await queue.enqueue(self._redis, attempts)
 
     async def _record_batch(self, items: Sequence[tuple[Claim, Outcome]]) -> list[Recorded]:
         now = utcnow()
@@ -163,7 +160,8 @@ class Bookkeeper:
         disabled: list[DisabledReason] = []
         woken: list[queue.Attempt] = []
         retries: list[queue.Attempt] = []
-        async with self._begin() as connection:
+        async with unit_of_work(self._begin, self._redis) as work:
+            connection = work.transaction
             await recording.store_outcomes(connection, items)
             current = await recording.lock_pending(
                 connection, [claim.delivery_id for claim, _ in items]
@@ -200,10 +198,10 @@ class Bookkeeper:
             disabled += turned_off.values()
             still_open = [claim for claim, _ in items if claim.webhook_id not in turned_off]
             handed_off = await self._hand_off(connection, still_open, now, woken)
-        taken = {claim.delivery_id for claim in handed_off}
-        await self._enqueue(
-            retries + [attempt for attempt in woken if attempt.delivery_id not in taken]
-        )
+            taken = {claim.delivery_id for claim in handed_off}
+            work.enqueue_after_commit(
+                *retries, *(attempt for attempt in woken if attempt.delivery_id not in taken)
+            )
         for status in finished:
             DELIVERIES_FINISHED.labels(status.value).inc()
         for reason in disabled:

@@ -1,20 +1,14 @@
-"""The claim side of the bookkeeping (`workers/bookkeeping.py`): which deliveries may be
-sent now, each webhook's slots, ordering holds, and the attempt rows a claim inserts."""
+"""The claim side of the bookkeeping (`workers/bookkeeping.py`): which of the deliveries
+read (`workers/claimable.py`) may be sent now, each webhook's slots, ordering holds, and
+the attempt rows a claim inserts."""
 
-import functools
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Row,
-    Select,
     bindparam,
     func,
     insert,
     select,
-    union_all,
     update,
 )
 
@@ -27,12 +21,10 @@ from app.core.enums import (
 from app.core.ids import new_id
 from app.core.metrics import DELIVERIES_FINISHED
 from app.core.ordering import before
-from app.core.tables import attempts, deliveries, events, webhooks
-from workers import payloads
+from app.core.tables import attempts, deliveries, webhooks
+from workers.claimable import Claimable
 
 INTERRUPTED = "Interrupted: the worker stopped before this attempt had an outcome; retried."
-# A job that comes a little before its time (clock skew, arq's poll) still runs.
-EARLY_TOLERANCE = timedelta(seconds=1)
 
 
 async def lock_webhooks(connection: Connection, delivery_ids: list[str]) -> None:
@@ -92,99 +84,9 @@ _SLOTS = (
 )
 
 
-def _claimable(which: ColumnElement[bool]) -> Select[Any]:
-    """The rows a claim reads, of the deliveries `which` picks, locked."""
-    return (
-        select(
-            deliveries.c.id,
-            deliveries.c.status,
-            deliveries.c.kind,
-            deliveries.c.attempt_count,
-            deliveries.c.attempt_limit,
-            deliveries.c.next_attempt_at,
-            deliveries.c.created_at,
-            deliveries.c.event_id,
-            webhooks.c.id.label("webhook_id"),
-            webhooks.c.active,
-            webhooks.c.deleted_at,
-            webhooks.c.url,
-            webhooks.c.http_method,
-            webhooks.c.payload_type,
-            webhooks.c.secret,
-            webhooks.c.previous_secret,
-            webhooks.c.previous_secret_expires_at,
-            webhooks.c.success_statuses,
-            webhooks.c.ordered,
-            webhooks.c.max_in_flight,
-            deliveries.c.ordering_key,
-            deliveries.c.ordered_at,
-            events.c.type.label("event_type"),
-            events.c.occurred_at,
-            events.c.app_id,
-            events.c.sku_id,
-            events.c.data,
-        )
-        .join_from(deliveries, webhooks, webhooks.c.id == deliveries.c.webhook_id)
-        .outerjoin(events, events.c.id == deliveries.c.event_id)
-        .where(which)
-        .order_by(deliveries.c.id)
-        # PostgreSQL: a row another worker is claiming or recording is left to it.
-        .with_for_update(of=deliveries, skip_locked=True)
-    )
-
-
-# Statements built once, with bound parameters: SQLAlchemy then reuses both the
-# statement's cache key and its compiled form (building them anew for every batch was a
-# fifth of the worker's CPU).
-_CLAIMABLE_BY_ID = _claimable(deliveries.c.id.in_(bindparam("ids", expanding=True)))
-
-
-@functools.cache
-def _claimable_next_due(webhook_count: int) -> Select[Any]:
-    """The oldest due deliveries of `webhook_count` webhooks, as many of each as it has
-    free slots (`w0`, `n0`, `w1`, `n1`, …; `now`): a union of one indexed, limited select
-    per webhook."""
-    selects = [
-        select(deliveries.c.id)
-        .where(
-            deliveries.c.webhook_id == bindparam(f"w{index}"),
-            deliveries.c.status == DeliveryStatus.PENDING,
-            deliveries.c.next_attempt_at <= bindparam("now"),
-        )
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-        .limit(bindparam(f"n{index}", type_=Integer))
-        .subquery()
-        .select()
-        for index in range(webhook_count)
-    ]
-    among = selects[0] if webhook_count == 1 else union_all(*selects)
-    return _claimable(deliveries.c.id.in_(among))
-
-
-async def lock_claimable(connection: Connection, delivery_ids: list[str]) -> list[Row[Any]]:
-    return list(await connection.execute(_CLAIMABLE_BY_ID, {"ids": delivery_ids}))
-
-
-async def lock_next_due(
-    connection: Connection, free: dict[str, int], now: datetime
-) -> list[Row[Any]]:
-    parameters: dict[str, Any] = {"now": now}
-    for index, (webhook_id, slots) in enumerate(sorted(free.items())):
-        parameters[f"w{index}"] = webhook_id
-        parameters[f"n{index}"] = slots
-    return list(await connection.execute(_claimable_next_due(len(free)), parameters))
-
-
-def is_due(row: Row[Any], now: datetime) -> bool:
-    if row.status != DeliveryStatus.PENDING:
-        return False
-    # Not due yet: its own deferred job, or the sweeper, will come.
-    return row.next_attempt_at is None or row.next_attempt_at <= now + EARLY_TOLERANCE
-
-
 async def claim_row(
     connection: Connection,
-    row: Row[Any],
+    row: Claimable,
     now: datetime,
     in_flight: dict[str, int],
     woken: list[queue.Attempt],
@@ -205,7 +107,7 @@ async def claim_row(
         if row.ordering_key is not None:  # the next one is cancelled in its turn
             woken += await wake_next_in_order(connection, row, now)
         return None
-    if row.ordered and row.ordering_key is not None and await _earlier_pending(connection, row):
+    if row.ordered and await _earlier_pending(connection, row):
         # Held: not due until the earlier delivery finishes and wakes it.
         await connection.execute(
             update(deliveries).where(deliveries.c.id == row.id).values(next_attempt_at=None)
@@ -226,8 +128,8 @@ async def claim_row(
         url=row.url,
         method=row.http_method,
         payload_type=row.payload_type,
-        payload=_payload(row),
-        secrets=_signing_secrets(row, now),
+        payload=row.payload(),
+        secrets=row.signing_secrets(now),
         success_statuses=row.success_statuses,
         ordering_key=row.ordering_key,
     )
@@ -252,7 +154,10 @@ _IN_FLIGHT = (
 )
 
 
-async def _earlier_pending(connection: Connection, row: Row[Any]) -> bool:
+async def _earlier_pending(connection: Connection, row: Claimable) -> bool:
+    """An earlier delivery of the row's ordering key is still pending."""
+    if row.ordering_key is None or row.ordered_at is None:
+        return False
     found = await connection.execute(
         select(deliveries.c.id)
         .where(before(row.webhook_id, row.ordering_key, row.ordered_at, row.id))
@@ -263,7 +168,7 @@ async def _earlier_pending(connection: Connection, row: Row[Any]) -> bool:
 
 
 async def wake_next_in_order(
-    connection: Connection, ended: Row[Any] | Claim, now: datetime
+    connection: Connection, ended: Claimable | Claim, now: datetime
 ) -> list[queue.Attempt]:
     """After a delivery of an ordering key finished: the first pending one of that key
     becomes due if it was held. Its row lock (taken by the UPDATE) orders this after a
@@ -294,7 +199,7 @@ async def wake_next_in_order(
     return [queue.Attempt(first.id, first.attempt_count + 1)] if woken.rowcount == 1 else []
 
 
-async def _record_interruption(connection: Connection, row: Row[Any]) -> bool:
+async def _record_interruption(connection: Connection, row: Claimable) -> bool:
     """An attempt that never got an outcome died with its worker (SIGKILL, power loss):
     record that, and do not count it against the budget."""
     interrupted = await connection.execute(
@@ -313,27 +218,6 @@ async def _record_interruption(connection: Connection, row: Row[Any]) -> bool:
         update(deliveries).where(deliveries.c.id == row.id).values(last_error=INTERRUPTED)
     )
     return True
-
-
-def _payload(row: Row[Any]) -> dict[str, Any]:
-    if row.event_id is None:
-        return payloads.ping_payload(int(row.created_at.timestamp()))
-    return payloads.event_payload(
-        event_id=row.event_id,
-        event_type=row.event_type.value,
-        occurred_at=row.occurred_at,
-        app_id=row.app_id,
-        sku_id=row.sku_id,
-        data=row.data,
-    )
-
-
-def _signing_secrets(row: Row[Any], now: datetime) -> list[str]:
-    secrets = [row.secret]
-    expires = row.previous_secret_expires_at
-    if row.previous_secret and expires is not None and expires > now:
-        secrets.append(row.previous_secret)
-    return secrets
 
 
 _INSERT_ATTEMPT = insert(attempts)

@@ -10,6 +10,7 @@ that attempt's lease ran out).
 """
 
 import logging
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, exists, select
@@ -19,6 +20,7 @@ from app.core import queue
 from app.core.db import session_scope, utcnow
 from app.core.enums import DeliveryStatus
 from app.core.models import Delivery
+from app.core.unit_of_work import unit_of_work
 from workers import resources
 
 logger = logging.getLogger(__name__)
@@ -47,10 +49,11 @@ def due_deliveries() -> Select[str, int]:
 
 async def sweep(ctx: dict[str, Any]) -> int:
     """Re-enqueues due pending deliveries; returns how many jobs were (re)queued."""
-    async with session_scope(resources.of(ctx).sessionmaker) as session:
-        due = (await session.execute(due_deliveries())).all()
-    attempts = [queue.Attempt(delivery_id, count + 1) for delivery_id, count in due]
-    queued = await queue.enqueue(ctx["redis"], attempts) or 0
+    begin = partial(session_scope, resources.of(ctx).sessionmaker)
+    async with unit_of_work(begin, ctx["redis"]) as work:
+        due = (await work.transaction.execute(due_deliveries())).all()
+        work.enqueue_after_commit(*(queue.Attempt(id_, count + 1) for id_, count in due))
+    queued = work.queued or 0
     if queued:
         logger.info("sweeper re-enqueued %d due deliveries", queued)
     return queued

@@ -2,7 +2,8 @@
 
 ## Putting deliveries on it
 
-Hands deliveries to the arq queue, after the transaction that created them commits.
+Hands deliveries to the arq queue, after the transaction that created them commits
+(`app/core/unit_of_work.py`).
 
 The database is the source of truth: a job only carries a delivery id. If
 Redis cannot be reached the deliveries simply stay `pending` in the database,
@@ -54,7 +55,6 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.ids import ID_PATTERN
 
@@ -66,7 +66,6 @@ Client = ArqRedis
 DELIVER_JOB = "deliver"
 # The sorted set of due jobs (what the queue-depth gauge counts).
 QUEUE_NAME = default_queue_name
-_PENDING_KEY = "storehooks.enqueue_after_commit"
 # Workers take due jobs lowest score first, and a job's score is when it is due. First
 # attempts are scored a day early, so that a backlog of due retries (a dead endpoint's)
 # never stands between a new event and its first attempt (fair sharing,
@@ -117,19 +116,6 @@ def connect(redis_url: str) -> ArqRedis:
 def job_id(delivery_id: str, attempt_number: int) -> str:
     """One job per attempt: a duplicate enqueue of the same attempt is a no-op."""
     return delivery_id if attempt_number == 1 else f"{delivery_id}:{attempt_number}"
-
-
-def enqueue_after_commit(session: AsyncSession, delivery_id: str, attempt_number: int = 1) -> None:
-    session.info.setdefault(_PENDING_KEY, []).append(Attempt(delivery_id, attempt_number))
-
-
-def discard_pending(session: AsyncSession) -> None:
-    session.info.pop(_PENDING_KEY, None)
-
-
-async def flush_pending(session: AsyncSession, redis: ArqRedis) -> None:
-    """Enqueues what the committed transaction collected; never raises."""
-    await enqueue(redis, session.info.pop(_PENDING_KEY, []))
 
 
 async def enqueue(redis: ArqRedis, attempts: Sequence[Attempt]) -> int | None:

@@ -14,7 +14,7 @@ from app.deliveries.schemas import (
     DeliveryPage,
     RetryAccepted,
 )
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, WorkDep
 from app.errors import problem_responses
 from app.pagination import PageDep
 
@@ -79,9 +79,9 @@ async def get_delivery(delivery_id: str, principal: Read, session: SessionDep) -
 async def retry_delivery(
     delivery_id: str,
     principal: Annotated[Principal, requires(Scope.DELIVERIES_RETRY)],
-    session: SessionDep,
+    work: WorkDep,
     settings: SettingsDep,
 ) -> RetryAccepted:
-    delivery = await service.get(session, principal.account_id, delivery_id)
-    await service.retry(session, delivery, settings.max_attempts)
+    delivery = await service.get(work.transaction, principal.account_id, delivery_id)
+    await service.retry(work, delivery, settings.max_attempts)
     return RetryAccepted(delivery_id=delivery.id)

@@ -12,6 +12,7 @@ from app.core.enums import DeliveryKind, DeliveryStatus
 from app.core.ids import new_id
 from app.core.models import Delivery, DeliveryAttempt, Webhook
 from app.core.ordering import before
+from app.core.unit_of_work import UnitOfWork
 from app.errors import Conflict, Unprocessable
 from app.pagination import PageParams, fetch_page
 from app.tenancy import get_owned
@@ -67,8 +68,9 @@ async def list_page(
     return await fetch_page(session, statement, Delivery.id, params)
 
 
-async def create_test(session: AsyncSession, webhook: Webhook) -> Delivery:
+async def create_test(work: UnitOfWork[AsyncSession], webhook: Webhook) -> Delivery:
     """A ping to the webhook: one attempt, no retries (docs/api.md, Webhooks)."""
+    session = work.transaction
     if not webhook.active:
         raise Conflict("The webhook is inactive; activate it before testing it.")
     now = utcnow()
@@ -85,12 +87,13 @@ async def create_test(session: AsyncSession, webhook: Webhook) -> Delivery:
     )
     session.add(delivery)
     await session.flush()
-    queue.enqueue_after_commit(session, delivery.id)
+    work.enqueue_after_commit(queue.Attempt(delivery.id))
     return delivery
 
 
-async def retry(session: AsyncSession, delivery: Delivery, max_attempts: int) -> Delivery:
+async def retry(work: UnitOfWork[AsyncSession], delivery: Delivery, max_attempts: int) -> Delivery:
     """A failed or cancelled delivery goes back to pending with a fresh attempt budget."""
+    session = work.transaction
     if delivery.status not in (DeliveryStatus.FAILED, DeliveryStatus.CANCELLED):
         raise Conflict(
             f"Only failed or cancelled deliveries can be retried; this one is {delivery.status}."
@@ -106,7 +109,7 @@ async def retry(session: AsyncSession, delivery: Delivery, max_attempts: int) ->
     delivery.completed_at = None
     delivery.updated_at = now
     await session.flush()
-    queue.enqueue_after_commit(session, delivery.id, delivery.attempt_count + 1)
+    work.enqueue_after_commit(queue.Attempt(delivery.id, delivery.attempt_count + 1))
     return delivery
 
 
@@ -116,7 +119,7 @@ _RECOVERY_CHUNK = 500
 
 
 async def recover(
-    session: AsyncSession,
+    work: UnitOfWork[AsyncSession],
     webhook: Webhook,
     since: datetime,
     until: datetime | None,
@@ -124,6 +127,7 @@ async def recover(
 ) -> int:
     """Puts the webhook's failed event deliveries created in [since, until) back to
     pending with a fresh budget, oldest first, at most RECOVERY_LIMIT of them."""
+    session = work.transaction
     now = utcnow()
     if until is None and since >= now:
         raise Unprocessable(["body", "since"], "must be in the past when until is left out")
@@ -162,6 +166,6 @@ async def recover(
             .execution_options(synchronize_session=False)
         )
         for delivery_id, attempt_count in changed:
-            queue.enqueue_after_commit(session, delivery_id, attempt_count + 1)
+            work.enqueue_after_commit(queue.Attempt(delivery_id, attempt_count + 1))
             recovered += 1
     return recovered

@@ -15,7 +15,7 @@ enqueued, exactly as if it had been alone; group commit only shares the cost.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,13 +27,20 @@ from app.core.db import utcnow
 from app.core.enums import DeliveryKind, DeliveryStatus, EventType
 from app.core.ids import new_id
 from app.core.tables import actions, deliveries, events, webhooks
+from app.core.unit_of_work import unit_of_work
 from app.events.schemas import EventCreate
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
-# account_id, event_type, app_id, sku_id, webhook_id of an action of an active webhook
-Subscription = Row[Any, Any, Any, Any, Any]
+class Subscription(NamedTuple):
+    """An action of an active webhook."""
+
+    account_id: str
+    event_type: EventType
+    app_id: str | None
+    sku_id: str | None
+    webhook_id: str
 
 
 @dataclass(frozen=True)
@@ -64,31 +71,25 @@ class EventWriter:
 
     async def _accept_batch(self, submissions: Sequence[Submission]) -> list[Accepted]:
         try:
-            accepted, attempts = await self._store(submissions)
+            return await self._store(submissions)
         except IntegrityError:  # an Idempotency-Key raced with another process
-            accepted, attempts = [], []
-            for submission in submissions:
-                alone, queued = await self._store_alone(submission)
-                accepted.append(alone)
-                attempts += queued
-        await queue.enqueue(self._redis, attempts)  # never raises: the sweeper is the backstop
-        return accepted
+            return [await self._store_alone(submission) for submission in submissions]
 
-    async def _store_alone(self, submission: Submission) -> tuple[Accepted, list[queue.Attempt]]:
+    async def _store_alone(self, submission: Submission) -> Accepted:
         try:
-            accepted, attempts = await self._store([submission])
+            accepted = await self._store([submission])
         except IntegrityError:  # lost the race: the winner has committed, so it is a replay
-            accepted, attempts = await self._store([submission])
-        return accepted[0], attempts
+            accepted = await self._store([submission])
+        return accepted[0]
 
-    async def _store(
-        self, submissions: Sequence[Submission]
-    ) -> tuple[list[Accepted], list[queue.Attempt]]:
+    async def _store(self, submissions: Sequence[Submission]) -> list[Accepted]:
+        """Stores the batch in one unit of work; its deliveries are queued after the commit."""
         now = utcnow()
         event_rows: list[dict[str, Any]] = []
         delivery_rows: list[dict[str, Any]] = []
         accepted: list[Accepted] = []
-        async with self._engine.begin() as connection:
+        async with unit_of_work(self._engine.begin, self._redis) as work:
+            connection = work.transaction
             replays = await _recent_events(connection, submissions, now)
             subscriptions = await _subscriptions(connection, submissions)
             for submission in submissions:
@@ -114,7 +115,8 @@ class EventWriter:
                 await connection.execute(insert(events), event_rows)
             if delivery_rows:
                 await connection.execute(insert(deliveries), delivery_rows)
-        return accepted, [queue.Attempt(row["id"]) for row in delivery_rows]
+            work.enqueue_after_commit(*(queue.Attempt(row["id"]) for row in delivery_rows))
+        return accepted
 
 
 async def _recent_events(
@@ -170,7 +172,7 @@ async def _subscriptions(
         .where(actions.c.app_id.is_(None) | actions.c.app_id.in_(app_ids))
         .where(webhooks.c.active.is_(True), webhooks.c.deleted_at.is_(None))
     )
-    return rows.all()
+    return [Subscription(*row) for row in rows]
 
 
 def matches(subscriptions: Sequence[Subscription], submission: Submission) -> list[str]:

@@ -8,7 +8,7 @@ from app.auth.dependencies import Principal, requires
 from app.core.enums import Scope
 from app.deliveries import service as deliveries_service
 from app.deliveries.schemas import PingAccepted, Recovered, RecoverWindow
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, WorkDep
 from app.errors import problem_responses
 from app.json_body import JsonRoute
 from app.pagination import PageDep
@@ -94,12 +94,12 @@ async def update_webhook(
     body: WebhookUpdate,
     _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)],
     webhook: WebhookDep,
-    session: SessionDep,
+    work: WorkDep,
     settings: SettingsDep,
 ) -> WebhookOut:
     if body.url is not None:
         service.check_target(body.url, settings.allow_private_networks)
-    return WebhookOut.model_validate(await service.update_fields(session, webhook, body))
+    return WebhookOut.model_validate(await service.update_fields(work, webhook, body))
 
 
 @router.delete(
@@ -151,9 +151,9 @@ async def rotate_secret(
 async def test_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_TEST)],
     webhook: WebhookDep,
-    session: SessionDep,
+    work: WorkDep,
 ) -> PingAccepted:
-    delivery = await deliveries_service.create_test(session, webhook)
+    delivery = await deliveries_service.create_test(work, webhook)
     return PingAccepted(delivery_id=delivery.id)
 
 
@@ -168,13 +168,13 @@ async def recover_deliveries(
     body: RecoverWindow,
     _: Annotated[Principal, requires(Scope.DELIVERIES_RETRY)],
     webhook: WebhookDep,
-    session: SessionDep,
+    work: WorkDep,
     settings: SettingsDep,
 ) -> Recovered:
     """Every failed delivery of the webhook created in [since, until) (at most 14 days;
     until defaults to now) goes back to pending with a fresh attempt budget, oldest
     first, at most 10,000 a call."""
     count = await deliveries_service.recover(
-        session, webhook, body.since, body.until, settings.max_attempts
+        work, webhook, body.since, body.until, settings.max_attempts
     )
     return Recovered(deliveries=count)

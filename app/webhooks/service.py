@@ -14,6 +14,7 @@ from app.core.ids import new_id
 from app.core.models import Delivery, Webhook
 from app.core.outbound_safety import literal_ip, refused_reason
 from app.core.signing import generate_secret
+from app.core.unit_of_work import UnitOfWork
 from app.errors import Unprocessable
 from app.pagination import PageParams, fetch_page
 from app.tenancy import get_owned
@@ -81,7 +82,10 @@ async def list_page(
     return await fetch_page(session, statement, Webhook.id, params)
 
 
-async def update_fields(session: AsyncSession, webhook: Webhook, body: WebhookUpdate) -> Webhook:
+async def update_fields(
+    work: UnitOfWork[AsyncSession], webhook: Webhook, body: WebhookUpdate
+) -> Webhook:
+    session = work.transaction
     changes = body.model_dump(exclude_unset=True)
     switch = changes.pop("active", None)
     stops_ordering = webhook.ordered and changes.get("ordered") is False
@@ -98,14 +102,14 @@ async def update_fields(session: AsyncSession, webhook: Webhook, body: WebhookUp
             await lifecycle.switch_off(connection, webhook.id, DisabledReason.MANUAL, now)
         await session.refresh(webhook)
     if stops_ordering:
-        await _release_held(session, webhook.id)
+        await _release_held(work, webhook.id)
     return webhook
 
 
-async def _release_held(session: AsyncSession, webhook_id: str) -> None:
+async def _release_held(work: UnitOfWork[AsyncSession], webhook_id: str) -> None:
     """Ordering switched off: the deliveries held back for it become due now."""
     held = (
-        await session.execute(
+        await work.transaction.execute(
             update(Delivery)
             .where(Delivery.webhook_id == webhook_id, Delivery.status == DeliveryStatus.PENDING)
             .where(Delivery.next_attempt_at.is_(None))
@@ -114,8 +118,9 @@ async def _release_held(session: AsyncSession, webhook_id: str) -> None:
             .execution_options(synchronize_session=False)
         )
     ).all()
-    for delivery_id, attempt_count in held:
-        queue.enqueue_after_commit(session, delivery_id, attempt_count + 1)
+    work.enqueue_after_commit(
+        *(queue.Attempt(delivery_id, attempt_count + 1) for delivery_id, attempt_count in held)
+    )
 
 
 async def soft_delete(session: AsyncSession, webhook: Webhook) -> None:
