@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 # arq's own jobs at once: the sweeper and the retention cron.
 MAX_CONCURRENT_JOBS = 10
-SWEEP_SECONDS = set(range(0, 60, 5))
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
@@ -80,7 +79,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         redis_url=settings.redis_url,
         deliver=deliver,
         sweep=sweep,
-        sweep_seconds=SWEEP_SECONDS,
+        sweep_seconds=set(range(0, 60, settings.sweep_interval_seconds)),
         purge=purge,
         on_startup=on_startup,
         on_shutdown=on_shutdown,

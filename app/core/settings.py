@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,13 +30,23 @@ class Settings(BaseSettings):
     # A request's line and headers must arrive within this long, or the API answers 408
     # and closes (docs/security.md, Request heads).
     header_timeout_seconds: float = Field(default=10, gt=0)
-    # Each worker serves its metrics on this port (0: none); run several workers on
-    # one host with a port each.
     # Attempts one worker has in flight at once, across all webhooks (docs/deploy.md).
     worker_concurrency: int = Field(default=200, ge=1, le=10_000)
+    # How often the sweeper queues due deliveries again from the database (what brings
+    # back work after Redis lost it, or a worker died): a divisor of 60, in seconds.
+    sweep_interval_seconds: int = Field(default=5, ge=1, le=60)
+    # Each worker serves its metrics on this port (0: none); run several workers on
+    # one host with a port each.
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     # The interface it listens on: this machine only, like the API, unless told otherwise.
     worker_metrics_host: str = "127.0.0.1"
+
+    @field_validator("sweep_interval_seconds")
+    @classmethod
+    def _divides_a_minute(cls, seconds: int) -> int:
+        if 60 % seconds:
+            raise ValueError("must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        return seconds
 
 
 @lru_cache

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from arq.jobs import Job, JobStatus
 from arq.worker import Worker
+from pydantic import ValidationError
 from sqlalchemy import update
 
 from app.core.db import utcnow
@@ -24,6 +25,7 @@ from tests.support.receivers import Answer, Receiver
 from tests.workers.conftest import post_purchase, received, wait_for_delivery
 from workers import resources as worker_resources
 from workers.dispatcher import deliver
+from workers.settings import worker_options
 from workers.sweeper import sweep
 
 # Three times the retry cap (0.5 s): a further attempt would have arrived by then.
@@ -437,3 +439,20 @@ class TestPrivateNetworksRefused:
         response = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"url": url})
         assert error_locs(response) == [["body", "url"]]
         assert (await tenant.fetch(f"/webhooks/{webhook['id']}"))["url"] == webhook["url"]
+
+
+@pytest.mark.parametrize(("interval", "seconds"), [(5, set(range(0, 60, 5))), (20, {0, 20, 40})])
+def test_the_sweep_interval_setting_schedules_the_sweeper(
+    settings: Settings, interval: int, seconds: set[int]
+) -> None:
+    """STOREHOOKS_SWEEP_INTERVAL_SECONDS: the seconds of each minute the sweeper runs at."""
+    options = worker_options(settings.model_copy(update={"sweep_interval_seconds": interval}))
+    (sweeper,) = [job for job in options["cron_jobs"] if job.coroutine is sweep]
+    assert sweeper.second == seconds
+    assert sweeper.run_at_startup
+
+
+@pytest.mark.parametrize("interval", [0, 7, 61])
+def test_a_sweep_interval_that_does_not_divide_a_minute_is_refused(interval: int) -> None:
+    with pytest.raises(ValidationError, match="sweep_interval_seconds"):
+        Settings(sweep_interval_seconds=interval)
