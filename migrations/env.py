@@ -2,8 +2,10 @@
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 import app.core.models  # noqa: F401  (registers every table on Base.metadata)
@@ -39,8 +41,19 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _without_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    # Batch mode rebuilds a SQLite table by copying it and dropping the old one; with
+    # foreign keys on, dropping a parent deletes its children (ON DELETE CASCADE). The
+    # pragma only takes effect outside a transaction, hence on connect.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
 async def run_migrations_online() -> None:
     engine = make_engine(database_url())
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _without_foreign_keys)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()
