@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from app import resources
 from app.core.db import session_scope
+from app.core.enums import ErrorClass
 from app.core.ids import new_id
 from app.core.models import DeliveryAttempt
 from tests.conftest import Tenant
@@ -22,6 +23,7 @@ DELIVERY_FIELDS = {
     "next_attempt_at",
     "last_status_code",
     "last_error",
+    "last_error_class",
     "created_at",
     "completed_at",
 }
@@ -90,6 +92,7 @@ async def test_get_lists_the_attempts_in_order_with_all_their_fields(
                 duration_ms=None,
                 status_code=None,
                 error="connection refused",
+                error_class=ErrorClass.CONNECT,
                 response_body=None,
             )
         )
@@ -116,6 +119,7 @@ async def test_get_lists_the_attempts_in_order_with_all_their_fields(
             "duration_ms": 125,
             "status_code": 503,
             "error": None,
+            "error_class": None,
             "response_body": "upstream busy",
         },
         {
@@ -124,6 +128,7 @@ async def test_get_lists_the_attempts_in_order_with_all_their_fields(
             "duration_ms": None,
             "status_code": None,
             "error": "connection refused",
+            "error_class": "connect",
             "response_body": None,
         },
     ]

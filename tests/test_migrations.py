@@ -16,7 +16,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.core.models  # noqa: F401  (registers every table on Base.metadata)
-from app.core.db import Base
+from app.core.db import Base, make_engine, make_sessionmaker, session_scope, utcnow
+from app.core.enums import DeliveryKind, DeliveryStatus, HttpMethod, PayloadType
+from app.core.models import Account, Delivery, DeliveryAttempt, Webhook
 from tests.conftest import ROOT, run_cli
 from tests.support.databases import fetch_all
 
@@ -120,3 +122,80 @@ async def test_the_expression_index_on_actions_is_unique_over_coalesced_ids(
     normalized = " ".join(sql.lower().replace("::character varying", "").split())
     assert normalized.startswith("create unique index uq_actions_binding on ")
     assert "webhook_id, event_type, coalesce(app_id, ''), coalesce(sku_id, '')" in normalized
+
+
+async def test_failures_recorded_before_error_classes_are_classed_from_their_words(
+    empty_database_url: str,
+) -> None:
+    """Revision 0003 classes the attempts already stored by the words the worker wrote."""
+    await migrate(empty_database_url)
+    words = {
+        "Timed out: no complete answer within 10 s.": "timeout",
+        "TLS failed: certificate verify failed.": "tls",
+        "Could not connect: connection refused.": "connect",
+        "Could not resolve the host nonexistent.invalid (Name or service not known).": "dns",
+        "Refused to connect: 10.0.0.1 is private; allow it with …": "refused_target",
+        "The receiver answered HTTP 429; only 200 counts as success.": "rate_limited",
+        "The receiver answered HTTP 503; only 200 counts as success.": "http_status",
+        "Interrupted: the worker stopped before this attempt had an outcome; retried.": (
+            "interrupted"
+        ),
+        "The payload could not be rendered: UnicodeEncodeError: …": "payload",
+    }
+    engine = make_engine(empty_database_url)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            now = utcnow()
+            session.add(Account(id="acc_1", name="Old", created_at=now))
+            await session.flush()
+            session.add(
+                Webhook(
+                    id="wh_1",
+                    account_id="acc_1",
+                    name="old",
+                    url="https://receiver.example/hook",
+                    http_method=HttpMethod.POST,
+                    payload_type=PayloadType.JSON,
+                    secret="whsec_" + "A" * 43,
+                )
+            )
+            await session.flush()
+            session.add(
+                Delivery(
+                    id="dlv_1",
+                    account_id="acc_1",
+                    webhook_id="wh_1",
+                    kind=DeliveryKind.TEST,
+                    status=DeliveryStatus.FAILED,
+                    attempt_count=len(words),
+                    attempt_limit=len(words),
+                    last_error="Could not connect: connection refused.",
+                )
+            )
+            await session.flush()
+            for number, error in enumerate(words, start=1):
+                session.add(
+                    DeliveryAttempt(
+                        id=f"att_{number}",
+                        delivery_id="dlv_1",
+                        number=number,
+                        started_at=now,
+                        error=error,
+                    )
+                )
+            session.add(
+                DeliveryAttempt(id="att_ok", delivery_id="dlv_1", number=99, started_at=now)
+            )
+    finally:
+        await engine.dispose()
+    config = alembic_config(empty_database_url)
+    await asyncio.to_thread(command.downgrade, config, "0002")
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    rows = await fetch_all(empty_database_url, "SELECT error, error_class FROM delivery_attempts")
+    classed: dict[str | None, str | None] = {error: error_class for error, error_class in rows}
+    expected: dict[str | None, str | None] = {None: None}
+    expected.update(words)
+    assert classed == expected  # and none was lost to the table rebuilds on the way down
+    [(last,)] = await fetch_all(empty_database_url, "SELECT last_error_class FROM deliveries")
+    assert last == "connect"

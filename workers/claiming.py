@@ -15,9 +15,7 @@ from sqlalchemy import (
 from app.core import queue
 from app.core.db import Connection
 from app.core.delivery_states import Claim
-from app.core.enums import (
-    DeliveryStatus,
-)
+from app.core.enums import DeliveryStatus, ErrorClass
 from app.core.ids import new_id
 from app.core.metrics import DELIVERIES_FINISHED
 from app.core.ordering import before
@@ -98,6 +96,7 @@ async def claim_row(
             .values(
                 status=DeliveryStatus.CANCELLED,
                 last_error="Not sent: the webhook is inactive or deleted.",
+                last_error_class=None,
                 next_attempt_at=None,
                 completed_at=now,
                 updated_at=now,
@@ -210,12 +209,14 @@ async def _record_interruption(connection: Connection, row: Claimable) -> bool:
             attempts.c.status_code.is_(None),
             attempts.c.error.is_(None),
         )
-        .values(error=INTERRUPTED)
+        .values(error=INTERRUPTED, error_class=ErrorClass.INTERRUPTED)
     )
     if interrupted.rowcount != 1:
         return False
     await connection.execute(
-        update(deliveries).where(deliveries.c.id == row.id).values(last_error=INTERRUPTED)
+        update(deliveries)
+        .where(deliveries.c.id == row.id)
+        .values(last_error=INTERRUPTED, last_error_class=ErrorClass.INTERRUPTED)
     )
     return True
 

@@ -6,14 +6,15 @@ recorded after (`dispatcher.py`)."""
 import asyncio
 import logging
 import os
+import socket
 import ssl
 import time
 from collections.abc import Iterator
 
 import httpx
 
-from app.core.delivery_states import AttemptCategory, Claim, Outcome
-from app.core.enums import SuccessStatuses
+from app.core.delivery_states import Claim, Outcome
+from app.core.enums import ErrorClass, SuccessStatuses
 from app.core.metrics import ATTEMPT_SECONDS, ATTEMPTS
 from app.core.retry_policy import parse_retry_after
 from app.core.signing import notification_headers
@@ -34,6 +35,8 @@ async def send(
     status_code: int | None = None
     response_body: str | None = None
     retry_after: float | None = None
+    retry_after_header: str | None = None
+    error_class: ErrorClass | None
     error: str | None
     try:
         body, content_type = payloads.render_body(claim.payload_type, claim.payload)
@@ -41,7 +44,7 @@ async def send(
         # A failed attempt with its reason, not a job that crashes after its claim and
         # comes back, claimed and crashing, forever.
         return Outcome(
-            category=AttemptCategory.PAYLOAD,
+            error_class=ErrorClass.PAYLOAD,
             status_code=None,
             error=f"The payload could not be rendered: {type(exc).__name__}: {exc}.",
             response_body=None,
@@ -62,18 +65,21 @@ async def send(
             response = await transport.handle_async_request(request)
             try:
                 status_code = response.status_code
-                retry_after = parse_retry_after(status_code, response.headers.get("retry-after"))
+                retry_after_header = response.headers.get("retry-after")
+                retry_after = parse_retry_after(status_code, retry_after_header)
                 response_body = await _read_prefix(response)
             finally:
                 await response.aclose()
     except Exception as exc:  # every way a send can fail is a failed attempt, in words
-        category, error = describe_failure(exc, timeout_seconds)
+        error_class, error = describe_failure(exc, timeout_seconds)
     else:
-        succeeded = claim.success_statuses.accepts(status_code)
-        category = AttemptCategory.SUCCEEDED if succeeded else AttemptCategory.STATUS
-        error = None if succeeded else describe_status(status_code, claim.success_statuses)
+        if claim.success_statuses.accepts(status_code):
+            error_class, error = None, None
+        else:
+            error_class = classify_status(status_code, retry_after_header)
+            error = describe_status(status_code, claim.success_statuses)
     return Outcome(
-        category=category,
+        error_class=error_class,
         status_code=status_code,
         error=error,
         response_body=response_body,
@@ -95,11 +101,11 @@ async def _read_prefix(response: httpx.Response) -> str:
 
 def report(claim: Claim, outcome: Outcome) -> None:
     """The attempt's metrics and its log line (never the body or the secrets)."""
-    ATTEMPTS.labels(outcome.category).inc()
+    ATTEMPTS.labels(outcome.label).inc()
     ATTEMPT_SECONDS.observe(outcome.duration_ms / 1000)
     logger.info(
         "attempt %s",
-        outcome.category,
+        outcome.label,
         extra={
             "delivery_id": claim.delivery_id,
             "webhook_id": claim.webhook_id,
@@ -111,6 +117,14 @@ def report(claim: Claim, outcome: Outcome) -> None:
     )
 
 
+def classify_status(status_code: int, retry_after: str | None) -> ErrorClass:
+    """A 429 is the receiver asking us to slow down; so is a 503 that says when to come
+    back. Any other unaccepted answer is an HTTP status."""
+    if status_code == 429 or (status_code == 503 and retry_after is not None):
+        return ErrorClass.RATE_LIMITED
+    return ErrorClass.HTTP_STATUS
+
+
 def describe_status(status_code: int, rule: SuccessStatuses) -> str:
     if 300 <= status_code < 400:
         return f"The receiver answered HTTP {status_code}; redirects are not followed."
@@ -120,30 +134,33 @@ def describe_status(status_code: int, rule: SuccessStatuses) -> str:
     return f"The receiver answered HTTP {status_code}; only {expected} counts as success."
 
 
-def describe_failure(exc: BaseException, timeout: float) -> tuple[AttemptCategory, str]:
-    """(metric category, words for the user) of a send that raised."""
+def describe_failure(exc: BaseException, timeout: float) -> tuple[ErrorClass, str]:
+    """(error class, words for the user) of a send that raised."""
     if isinstance(exc, RefusedTarget):
-        return AttemptCategory.REFUSED, str(exc)
+        return ErrorClass.REFUSED_TARGET, str(exc)
     if isinstance(exc, UnresolvableHost):
-        return AttemptCategory.NETWORK, str(exc)
+        return ErrorClass.DNS, str(exc)
     timed_out = f"Timed out: no complete answer within {timeout:g} s."
     if isinstance(exc, TimeoutError):  # the whole-request deadline
-        return AttemptCategory.TIMEOUT, timed_out
+        return ErrorClass.TIMEOUT, timed_out
     # The causes first: the aiohttp transport reports a refused connection as httpx's
     # ConnectTimeout, with the operating system's error underneath.
     tls_error = _tls_cause(exc)
     if tls_error is not None:
-        return AttemptCategory.TLS, f"TLS failed: {tls_error}."
+        return ErrorClass.TLS, f"TLS failed: {tls_error}."
+    unresolved = next((c for c in _causes(exc) if isinstance(c, socket.gaierror)), None)
+    if unresolved is not None:
+        return ErrorClass.DNS, f"The host name did not resolve: {unresolved.strerror}."
     socket_error = _socket_cause(exc)
     if socket_error is not None:
-        return AttemptCategory.NETWORK, f"Could not connect: {socket_error}."
+        return ErrorClass.CONNECT, f"Could not connect: {socket_error}."
     if isinstance(exc, httpx.TimeoutException):
-        return AttemptCategory.TIMEOUT, timed_out
+        return ErrorClass.TIMEOUT, timed_out
     if isinstance(exc, httpx.ConnectError):
-        return AttemptCategory.NETWORK, f"Could not connect: {exc or 'connection failed'}."
+        return ErrorClass.CONNECT, f"Could not connect: {exc or 'connection failed'}."
     if isinstance(exc, httpx.HTTPError):
-        return AttemptCategory.NETWORK, f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
-    return AttemptCategory.NETWORK, f"The attempt failed: {type(exc).__name__}: {exc}."
+        return ErrorClass.CONNECT, f"The HTTP exchange failed: {type(exc).__name__}: {exc}."
+    return ErrorClass.CONNECT, f"The attempt failed: {type(exc).__name__}: {exc}."
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

@@ -32,6 +32,7 @@ _STORE_OUTCOME = (
         duration_ms=bindparam("b_duration_ms"),
         status_code=bindparam("b_status_code"),
         error=bindparam("b_error"),
+        error_class=bindparam("b_error_class"),
         response_body=bindparam("b_response_body"),
     )
 )
@@ -43,6 +44,7 @@ MOVE_ON = (
         status=bindparam("b_status"),
         last_status_code=bindparam("b_last_status_code"),
         last_error=bindparam("b_last_error"),
+        last_error_class=bindparam("b_last_error_class"),
         next_attempt_at=bindparam("b_next_attempt_at"),
         completed_at=bindparam("b_completed_at"),
         updated_at=bindparam("b_updated_at"),
@@ -61,6 +63,7 @@ async def store_outcomes(connection: Connection, items: Sequence[tuple[Claim, Ou
                 "b_duration_ms": outcome.duration_ms,
                 "b_status_code": outcome.status_code,
                 "b_error": outcome.error,
+                "b_error_class": outcome.error_class,
                 "b_response_body": outcome.response_body,
             }
             for claim, outcome in items
@@ -93,6 +96,7 @@ def move_on(
         "b_status": transition.status,
         "b_last_status_code": outcome.status_code,
         "b_last_error": outcome.error,
+        "b_last_error_class": outcome.error_class,
         "b_next_attempt_at": transition.next_attempt_at,
         "b_completed_at": transition.completed_at,
         "b_updated_at": now,

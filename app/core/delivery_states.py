@@ -4,30 +4,18 @@ what this decides."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
+    ErrorClass,
     HttpMethod,
     PayloadType,
     SuccessStatuses,
 )
 from app.core.retry_policy import next_delay
 from app.core.settings import Settings
-
-
-class AttemptCategory(StrEnum):
-    """What became of one attempt, as the attempts metric labels it."""
-
-    SUCCEEDED = "succeeded"
-    STATUS = "status"  # an answer whose status does not count as success
-    TIMEOUT = "timeout"
-    NETWORK = "network"  # DNS, a refused or reset connection, a broken exchange
-    TLS = "tls"
-    REFUSED = "refused"  # a target outbound safety refuses
-    PAYLOAD = "payload"  # the body could not be rendered
 
 
 @dataclass(frozen=True)
@@ -50,7 +38,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Outcome:
-    category: AttemptCategory
+    error_class: ErrorClass | None  # None: it succeeded
     status_code: int | None
     error: str | None
     response_body: str | None
@@ -59,7 +47,12 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.category is AttemptCategory.SUCCEEDED
+        return self.error_class is None
+
+    @property
+    def label(self) -> str:
+        """The attempts metric's label: `succeeded`, or the error class."""
+        return "succeeded" if self.error_class is None else self.error_class.value
 
 
 @dataclass(frozen=True)

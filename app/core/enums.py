@@ -31,6 +31,21 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class ErrorClass(StrEnum):
+    """Why an attempt failed, for code to act on (docs/api.md#error-classes); an attempt
+    that succeeded has none."""
+
+    TIMEOUT = "timeout"  # no complete answer within the delivery timeout
+    CONNECT = "connect"  # refused, reset, or the exchange broke off
+    DNS = "dns"  # the host name did not resolve
+    TLS = "tls"  # the handshake or the certificate failed
+    REFUSED_TARGET = "refused_target"  # an address outbound safety refuses (private)
+    HTTP_STATUS = "http_status"  # an answer whose status does not count as success
+    RATE_LIMITED = "rate_limited"  # 429, or 503 with Retry-After
+    PAYLOAD = "payload"  # the body could not be rendered
+    INTERRUPTED = "interrupted"  # the worker stopped before the attempt had an outcome
+
+
 class DisabledReason(StrEnum):
     TEST_FAILED = "test_failed"
     MANUAL = "manual"

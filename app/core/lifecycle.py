@@ -26,6 +26,7 @@ def cancel_pending(webhook_id: str, why: str, now: datetime) -> Update:
         .values(
             status=DeliveryStatus.CANCELLED,
             last_error=why,
+            last_error_class=None,  # not an attempt's failure
             next_attempt_at=None,
             completed_at=now,
             updated_at=now,

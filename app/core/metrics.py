@@ -22,8 +22,8 @@ OLDEST_DUE_AGE = Gauge(
 # Worker processes
 ATTEMPTS = Counter(
     "storehooks_attempts",
-    "Delivery attempts by outcome: succeeded, status (another HTTP status), timeout, "
-    "network, tls, refused (private target), payload (the body could not be rendered).",
+    "Delivery attempts by outcome: succeeded, or the error class (timeout, connect, dns, "
+    "tls, refused_target, http_status, rate_limited, payload).",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(

@@ -26,6 +26,7 @@ from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
     DisabledReason,
+    ErrorClass,
     EventType,
     HttpMethod,
     NoticeKind,
@@ -185,6 +186,7 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error_class: Mapped[ErrorClass | None] = mapped_column(_enum(ErrorClass), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -209,6 +211,7 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    error_class: Mapped[ErrorClass | None] = mapped_column(_enum(ErrorClass), default=None)
     response_body: Mapped[str | None] = mapped_column(Text, default=None)
 
 

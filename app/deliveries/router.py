@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.auth.dependencies import Principal, requires
-from app.core.enums import DeliveryStatus, Scope
+from app.core.enums import DeliveryStatus, ErrorClass, Scope
 from app.deliveries import service
 from app.deliveries.schemas import (
     AttemptOut,
@@ -37,6 +37,10 @@ async def list_deliveries(
     webhook_id: str | None = None,
     event_id: str | None = None,
     status: DeliveryStatus | None = None,
+    error_class: Annotated[
+        ErrorClass | None,
+        Query(description="Only deliveries whose last attempt failed with this error class."),
+    ] = None,
 ) -> DeliveryPage:
     rows, next_cursor = await service.list_page(
         session,
@@ -45,6 +49,7 @@ async def list_deliveries(
         webhook_id=webhook_id,
         event_id=event_id,
         status=status,
+        error_class=error_class,
     )
     return DeliveryPage(
         data=[DeliveryOut.model_validate(row) for row in rows], next_cursor=next_cursor

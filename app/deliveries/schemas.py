@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.enums import DeliveryKind, DeliveryStatus, ErrorClass
 from app.pagination import Page
 from app.times import UtcDatetime
 
@@ -21,6 +21,10 @@ class DeliveryOut(BaseModel):
     next_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str | None
+    last_error_class: ErrorClass | None = Field(
+        description="The last attempt's error class (docs/api.md#error-classes); null when it "
+        "succeeded, before the first attempt, and when the delivery was cancelled."
+    )
     created_at: datetime
     completed_at: datetime | None
 
@@ -33,6 +37,10 @@ class AttemptOut(BaseModel):
     duration_ms: int | None
     status_code: int | None
     error: str | None
+    error_class: ErrorClass | None = Field(
+        description="Why the attempt failed, for code to act on (docs/api.md#error-classes); "
+        "null when it succeeded or is still in flight."
+    )
     response_body: str | None
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import queue
 from app.core.db import utcnow
-from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.enums import DeliveryKind, DeliveryStatus, ErrorClass
 from app.core.ids import new_id
 from app.core.models import Delivery, DeliveryAttempt, Webhook
 from app.core.ordering import before
@@ -57,6 +57,7 @@ async def list_page(
     webhook_id: str | None,
     event_id: str | None,
     status: DeliveryStatus | None,
+    error_class: ErrorClass | None = None,
 ) -> tuple[Sequence[Delivery], str | None]:
     statement = select(Delivery).where(Delivery.account_id == account_id)
     if webhook_id is not None:
@@ -65,6 +66,8 @@ async def list_page(
         statement = statement.where(equals(Delivery.event_id, event_id))
     if status is not None:
         statement = statement.where(Delivery.status == status)
+    if error_class is not None:
+        statement = statement.where(Delivery.last_error_class == error_class)
     return await fetch_page(session, statement, Delivery.id, params)
 
 

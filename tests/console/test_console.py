@@ -223,8 +223,12 @@ async def test_retry_sends_a_failed_delivery_again(
     await page.get_by_role("link", name="orders").click()
     await console.api.post("/events", json={"type": "purchase", "app_id": "app_42"})
 
-    row = page.get_by_role("region", name="Deliveries").get_by_role("row").nth(1)
+    deliveries = page.get_by_role("region", name="Deliveries")
+    row = deliveries.get_by_role("row").nth(1)
     await expect(row.get_by_text("failed")).to_be_visible()
+    await row.get_by_role("button", name="Attempts").click()
+    attempts = deliveries.get_by_role("table", name="Attempts of delivery")
+    await expect(attempts.get_by_role("cell", name="http_status", exact=True)).to_have_count(2)
     await row.get_by_role("button", name="Retry").click()
     await expect(row.get_by_text("succeeded")).to_be_visible()
     assert len(receiver.wait_for(3)) == 3

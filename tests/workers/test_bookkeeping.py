@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app import resources
 from app.core.db import session_scope, utcnow
-from app.core.delivery_states import AttemptCategory, Claim, Outcome
-from app.core.enums import DeliveryKind, DeliveryStatus
+from app.core.delivery_states import Claim, Outcome
+from app.core.enums import DeliveryKind, DeliveryStatus, ErrorClass
 from app.core.models import Delivery, DeliveryAttempt
 from app.core.settings import Settings
 from tests.conftest import Tenant
@@ -22,7 +22,7 @@ from workers import resources as worker_resources
 from workers.bookkeeping import Bookkeeper
 
 FAILED_WITH_500 = Outcome(
-    category=AttemptCategory.STATUS,
+    error_class=ErrorClass.HTTP_STATUS,
     status_code=500,
     error="The receiver answered HTTP 500; only 200 counts as success.",
     response_body="try later",
@@ -30,7 +30,7 @@ FAILED_WITH_500 = Outcome(
     retry_after=0.4,  # within the test settings' 0.5 s cap: the next delay is exactly 0.4 s
 )
 SUCCEEDED = Outcome(
-    category=AttemptCategory.SUCCEEDED,
+    error_class=None,
     status_code=200,
     error=None,
     response_body="ok",

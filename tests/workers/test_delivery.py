@@ -61,7 +61,7 @@ async def test_a_payload_that_cannot_be_rendered_is_a_failed_attempt_not_a_crash
     )
     async with make_transport(Settings(allow_private_networks=True)) as transport:
         outcome = await send(transport, claim, timeout_seconds=2)
-    assert outcome.category == "payload"
+    assert outcome.error_class == "payload"
     assert not outcome.succeeded
     assert outcome.status_code is None
     assert outcome.error is not None

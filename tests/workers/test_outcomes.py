@@ -130,6 +130,8 @@ async def test_redirects_are_not_followed(
         assert delivery["last_status_code"] == 302
         assert "redirect" in delivery["last_error"].lower()
         assert [a["status_code"] for a in delivery["attempts"]] == [302] * MAX_ATTEMPTS
+        assert {a["error_class"] for a in delivery["attempts"]} == {"http_status"}
+        assert delivery["last_error_class"] == "http_status"
         assert len(receiver.requests) == MAX_ATTEMPTS
         assert elsewhere.requests == []
 
@@ -146,6 +148,7 @@ async def test_a_slow_receiver_times_out_then_a_later_attempt_succeeds(
     first = failing["attempts"][0]
     assert first["status_code"] is None
     assert "timed out" in first["error"].lower()
+    assert (first["error_class"], failing["last_error_class"]) == ("timeout", "timeout")
     assert 1900 <= first["duration_ms"] < 3000
 
     receiver.default = Answer()
@@ -155,6 +158,8 @@ async def test_a_slow_receiver_times_out_then_a_later_attempt_succeeds(
     assert delivery["last_status_code"] == 200
     assert delivery["attempts"][-1]["status_code"] == 200
     assert delivery["attempts"][0]["status_code"] is None
+    assert delivery["last_error_class"] is None  # succeeded
+    assert delivery["attempts"][-1]["error_class"] is None
 
 
 async def test_a_self_signed_certificate_fails_before_the_request(
@@ -166,6 +171,7 @@ async def test_a_self_signed_certificate_fails_before_the_request(
     assert delivery["last_status_code"] is None
     error = delivery["last_error"].lower()
     assert "tls" in error or "certificate" in error
+    assert {a["error_class"] for a in delivery["attempts"]} == {"tls"}
     assert all(a["status_code"] is None for a in delivery["attempts"])
     assert self_signed_receiver.requests == []
 
@@ -177,6 +183,8 @@ async def test_a_refused_connection_is_a_failed_attempt(tenant: Tenant, worker: 
     assert delivery["attempt_count"] == MAX_ATTEMPTS
     assert delivery["last_status_code"] is None
     assert delivery["last_error"] == "Could not connect: connection refused."
+    assert delivery["last_error_class"] == "connect"
+    assert {a["error_class"] for a in delivery["attempts"]} == {"connect"}
     assert all(a["status_code"] is None for a in delivery["attempts"])
 
 
@@ -210,6 +218,7 @@ async def test_retry_after_on_429_or_503_raises_the_delay(
     delivery = await wait_for_delivery(tenant, delivery_id)
     assert delivery["status"] == "succeeded"
     assert [a["status_code"] for a in delivery["attempts"]] == [status, 200]
+    assert [a["error_class"] for a in delivery["attempts"]] == ["rate_limited", None]
     assert gap_seconds(delivery) >= 1.4
 
 
@@ -224,6 +233,7 @@ async def test_retry_after_on_a_500_is_ignored(
     delivery = await wait_for_delivery(tenant, delivery_id)
     assert delivery["status"] == "succeeded"
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 200]
+    assert [a["error_class"] for a in delivery["attempts"]] == ["http_status", None]
     assert gap_seconds(delivery) < 1.0  # base 0.2 s, jitter at most 1
 
 

@@ -163,6 +163,7 @@ async def test_a_crash_mid_sequence_does_not_reorder(
     first = await wait_for_delivery(tenant, ids[0], "succeeded")
     assert [attempt["error"] is not None for attempt in first["attempts"]] == [True, False]
     assert first["attempts"][0]["error"].startswith("Interrupted")
+    assert [attempt["error_class"] for attempt in first["attempts"]] == ["interrupted", None]
 
 
 async def test_switching_ordering_off_releases_what_it_held(

@@ -355,6 +355,8 @@ async def test_rebinding_between_attempts_is_a_refused_attempt(
         f"Refused to connect: rebind.example resolves to {LOOPBACK}; {PRIVATE_HINT}."
     )
     assert delivery["last_error"] == second["error"]
+    assert [first["error_class"], second["error_class"]] == ["http_status", "refused_target"]
+    assert delivery["last_error_class"] == "refused_target"
     assert dns.lookups == ["rebind.example", "rebind.example"]
     assert connections.addresses == [(PUBLIC, receiver.port)]
     assert len(public_host.requests) == 1

@@ -314,12 +314,13 @@ function deliveriesSection(webhookId, signal) {
       waitingFor && h("p", { class: "help" }, "Held back by ordered delivery until ", h("code", {}, waitingFor), " ends."),
       attempts.length
         ? h("table", { "aria-label": `Attempts of delivery ${delivery.id}` },
-          h("thead", {}, h("tr", {}, ["#", "Started", "Duration", "Status code", "Error", "Response body"].map((label) => h("th", { scope: "col" }, label)))),
+          h("thead", {}, h("tr", {}, ["#", "Started", "Duration", "Status code", "Error class", "Error", "Response body"].map((label) => h("th", { scope: "col" }, label)))),
           h("tbody", {}, attempts.map((attempt) => h("tr", {},
             h("td", { "data-label": "#" }, String(attempt.number)),
             h("td", { "data-label": "Started" }, formatTime(attempt.started_at)),
             h("td", { "data-label": "Duration" }, attempt.duration_ms === null ? "—" : `${attempt.duration_ms} ms`),
             h("td", { "data-label": "Status code" }, attempt.status_code === null ? "—" : String(attempt.status_code)),
+            h("td", { "data-label": "Error class" }, attempt.error_class ? h("code", {}, attempt.error_class) : "—"),
             h("td", { "data-label": "Error" }, attempt.error ?? "—"),
             h("td", { "data-label": "Response body" }, attempt.response_body ? h("pre", {}, attempt.response_body) : "—")))))
         : h("p", { class: "empty" }, "No attempt yet.")));
