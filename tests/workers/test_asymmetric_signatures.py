@@ -4,6 +4,7 @@ the OpenSSL that signs them) against the public key the API shows; a rotation an
 change of scheme each sign with both keys, so receivers holding either key verify."""
 
 import base64
+from datetime import UTC, datetime
 
 import nacl.exceptions
 import nacl.signing
@@ -177,3 +178,37 @@ async def test_the_workers_log_lines_carry_no_private_key(
     assert len(attempts) == 2, "the worker logs a line per attempt: a failed one, then 200"
     assert not [text for text in texts if "whsk_" in text]
     assert not [text for text in texts if any(part in text for part in private_parts)]
+
+
+async def test_a_leaked_secret_forges_a_notification_and_a_leaked_public_key_cannot(
+    tenant: Tenant, receiver: Receiver, worker: Worker
+) -> None:
+    """The threat ed25519 answers (docs/security.md): what a receiver holds leaks (a config
+    file, a repository). Given a real notification to each kind of webhook, the holder of
+    an HMAC secret makes a forged body pass; the holder of a public key cannot: neither
+    its own key nor the captured signature makes the forged body verify."""
+    hmac_webhook = await tenant.subscribed_webhook(url=receiver.url)
+    ed25519_webhook = await tenant.subscribed_webhook(url=receiver.url, signature_scheme="ed25519")
+    assert (await tenant.event(data=DATA))["deliveries"] == 2
+    by_scheme = {
+        request.headers["webhook-signature"].split(",")[0]: request
+        for request in await received(receiver, 2)
+    }
+    forged = b'{"payload":{"type":"purchase","data":{"order_id":"forged"}},"md5":"x"}'
+
+    sent = by_scheme["v1"]
+    leaked = HmacVerifier(hmac_webhook["secret"])
+    moment = int(sent.headers["webhook-timestamp"])
+    signature = leaked.sign(sent.headers["webhook-id"], datetime.fromtimestamp(moment, UTC), forged)
+    leaked.verify(forged, {**sent.headers, "webhook-signature": signature}, json_parse=False)
+
+    sent = by_scheme["v1a"]
+    public_key = ed25519_webhook["public_key"]
+    own = nacl.signing.SigningKey.generate()  # the best a forger can sign with
+    content = f"{sent.headers['webhook-id']}.{sent.headers['webhook-timestamp']}.".encode()
+    own_signature = base64.b64encode(own.sign(content + forged).signature).decode()
+    assert not verifies(
+        public_key, forged, {**sent.headers, "webhook-signature": f"v1a,{own_signature}"}
+    )
+    assert not verifies(public_key, forged, sent.headers)  # the captured signature
+    assert verifies(public_key, sent.body, sent.headers)
