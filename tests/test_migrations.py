@@ -2,7 +2,9 @@
 (on SQLite, and on PostgreSQL when the suite runs there)."""
 
 import asyncio
+import base64
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -199,3 +201,64 @@ async def test_failures_recorded_before_error_classes_are_classed_from_their_wor
     assert classed == expected  # and none was lost to the table rebuilds on the way down
     [(last,)] = await fetch_all(empty_database_url, "SELECT last_error_class FROM deliveries")
     assert last == "connect"
+
+
+async def execute(url: str, *statements: tuple[str, dict[str, Any]]) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for sql, params in statements:
+                await connection.execute(text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+def add_webhook(webhook_id: str, secret: str, previous: str | None) -> tuple[str, dict[str, Any]]:
+    now = datetime.now(UTC)
+    sql = (
+        "INSERT INTO webhooks (id, account_id, name, url, http_method, payload_type, active,"
+        " signature_scheme, secret, public_key, previous_secret, previous_secret_expires_at,"
+        " created_at, updated_at) VALUES (:id, 'acc_1', 'n', 'https://x.example.com/', 'POST',"
+        " 'json', true, :scheme, :secret, :public_key, :previous, :now, :now, :now)"
+    )
+    ed25519 = secret.startswith("whsk_")
+    return sql, {
+        "id": webhook_id,
+        "scheme": "ed25519" if ed25519 else "hmac-sha256",
+        "secret": secret,
+        "public_key": "whpk_" + "A" * 43 + "=" if ed25519 else None,
+        "previous": previous,
+        "now": now,
+    }
+
+
+async def test_downgrading_signature_schemes_leaves_every_webhook_an_hmac_secret(
+    empty_database_url: str,
+) -> None:
+    """The code before revision 0004 signs with whsec_ secrets only: an ed25519 webhook
+    gets a new one, a whsk_ key left signing as the previous one is dropped."""
+    url = empty_database_url
+    await migrate(url)
+    key = "whsk_" + base64.b64encode(bytes(range(32))).decode()
+    hmac = "whsec_" + base64.b64encode(bytes(32)).decode()
+    account = "INSERT INTO accounts (id, name, created_at) VALUES ('acc_1', 'a', :now)"
+    await execute(
+        url,
+        (account, {"now": datetime.now(UTC)}),
+        add_webhook("wh_ed25519", key, hmac),
+        add_webhook("wh_switched", hmac, key),
+    )
+
+    await asyncio.to_thread(command.downgrade, alembic_config(url), "0003")
+
+    rows = await fetch_all(url, "SELECT id, secret, previous_secret FROM webhooks ORDER BY id")
+    by_id = {row.id: (row.secret, row.previous_secret) for row in rows}
+    new_secret, kept_previous = by_id["wh_ed25519"]
+    assert new_secret.startswith("whsec_") and new_secret != hmac
+    assert len(base64.b64decode(new_secret.removeprefix("whsec_"), validate=True)) == 32
+    assert kept_previous == hmac
+    assert by_id["wh_switched"] == (hmac, None)
+
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+    rows = await fetch_all(url, "SELECT signature_scheme, public_key FROM webhooks")
+    assert {tuple(row) for row in rows} == {("hmac-sha256", None)}

@@ -27,6 +27,8 @@ PUBLIC_FIELDS = {
     "success_statuses",
     "ordered",
     "max_in_flight",
+    "signature_scheme",
+    "public_key",
     "created_at",
     "updated_at",
 }
@@ -234,7 +236,7 @@ async def test_another_accounts_webhook_is_404(
     assert_problem(response, 404)
     assert public(await other.fetch(f"/webhooks/{theirs['id']}")) == public(theirs)
     secret = (await other.api.get(f"/webhooks/{theirs['id']}/secret")).json()
-    assert secret == {"secret": theirs["secret"]}
+    assert secret["secret"] == theirs["secret"]
 
 
 # --- outbound safety (docs/api.md#outbound-safety) ------------------------------------
@@ -530,7 +532,11 @@ async def test_read_secret_returns_the_one_from_create(tenant: Tenant) -> None:
     response = await tenant.api.get(f"/webhooks/{created['id']}/secret")
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"secret": created["secret"]}
+    assert response.json() == {
+        "signature_scheme": "hmac-sha256",
+        "secret": created["secret"],
+        "public_key": None,
+    }
 
 
 async def test_rotate_secret_keeps_the_old_one_for_24_hours(app: FastAPI, tenant: Tenant) -> None:
@@ -542,12 +548,12 @@ async def test_rotate_secret_keeps_the_old_one_for_24_hours(app: FastAPI, tenant
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"secret"}
+    assert body == {"signature_scheme": "hmac-sha256", "secret": body["secret"], "public_key": None}
     new = body["secret"]
     assert_secret(new)
     assert new != old
     current = await tenant.api.get(f"/webhooks/{created['id']}/secret")
-    assert current.json() == {"secret": new}
+    assert current.json() == body
 
     async with resources.of(app).sessionmaker() as session:
         row = await session.get(Webhook, created["id"])

@@ -65,6 +65,15 @@ class SuccessStatuses(StrEnum):
         return status_code == 200
 
 
+class SignatureScheme(StrEnum):
+    """How a webhook's notifications are signed (docs/api.md#headers-and-signatures):
+    Standard Webhooks' symmetric `v1` with a shared secret, or its asymmetric `v1a`, which
+    receivers check with a public key while only storehooks holds the private key."""
+
+    HMAC_SHA256 = "hmac-sha256"
+    ED25519 = "ed25519"
+
+
 class NoticeKind(StrEnum):
     DISABLED = "disabled"
 

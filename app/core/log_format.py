@@ -54,6 +54,9 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             # included; the attempt line says what was sent where, by id.
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            # aiosqlite logs every statement with its parameters at DEBUG: webhook
+            # secrets and Ed25519 private keys among them.
+            "aiosqlite": {"level": "WARNING"},
         },
     }
 

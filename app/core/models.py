@@ -31,6 +31,7 @@ from app.core.enums import (
     HttpMethod,
     NoticeKind,
     PayloadType,
+    SignatureScheme,
     SuccessStatuses,
 )
 
@@ -93,9 +94,19 @@ class Webhook(Base):
     # Since when every attempt has failed (null after any success): past
     # STOREHOOKS_AUTO_DISABLE_AFTER_HOURS the webhook is turned off.
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # How notifications are signed, and with what (app/core/signing.py): `secret` is a
+    # shared HMAC secret (whsec_…) or an Ed25519 private key (whsk_…), stored alike, the
+    # latter never shown; `public_key` (whpk_…) is the ed25519 receivers' key, else null.
+    signature_scheme: Mapped[SignatureScheme] = mapped_column(
+        _enum(SignatureScheme),
+        default=SignatureScheme.HMAC_SHA256,
+        server_default=SignatureScheme.HMAC_SHA256.value,
+    )
     secret: Mapped[str] = mapped_column(String(128))
-    # After a rotation the previous secret keeps signing beside the new one
-    # until it expires, so receivers can switch over without dropping anything.
+    public_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    # After a rotation (or a switch of scheme) the previous secret, of either scheme,
+    # keeps signing beside the new one until it expires, so receivers can switch over
+    # without dropping anything.
     previous_secret: Mapped[str | None] = mapped_column(String(128), default=None)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -57,7 +57,7 @@ async def create_webhook(
     service.check_target(body.url, settings.allow_private_networks)
     webhook = await service.create(session, principal.account_id, body)
     response.headers["Location"] = f"/webhooks/{webhook.id}"
-    return WebhookCreated.model_validate(webhook)
+    return WebhookCreated.of(webhook)
 
 
 @router.get(
@@ -123,7 +123,8 @@ async def delete_webhook(
 async def read_secret(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)], webhook: WebhookDep
 ) -> Secret:
-    return Secret(secret=webhook.secret)
+    """The shared secret of an `hmac-sha256` webhook, the public key of an `ed25519` one."""
+    return Secret.of(webhook)
 
 
 # Every POST may answer 413: BodyLimitMiddleware reads a body even where none is expected.
@@ -138,7 +139,8 @@ async def rotate_secret(
     webhook: WebhookDep,
     session: SessionDep,
 ) -> Secret:
-    return Secret(secret=await service.rotate_secret(session, webhook))
+    """A new key of the webhook's scheme; the previous one signs beside it for 24 hours."""
+    return Secret.of(await service.rotate_secret(session, webhook))
 
 
 @router.post(

@@ -7,7 +7,15 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.core.enums import DisabledReason, HttpMethod, PayloadType, SuccessStatuses
+from app.core.enums import (
+    DisabledReason,
+    HttpMethod,
+    PayloadType,
+    SignatureScheme,
+    SuccessStatuses,
+)
+from app.core.models import Webhook
+from app.core.signing import readable_secret
 from app.pagination import Page
 from app.text import storable_text
 
@@ -65,6 +73,19 @@ Url = Annotated[str, AfterValidator(_check_url)]
 MaxInFlight = Annotated[
     int, Field(ge=1, le=100, description="At most this many attempts to this webhook at once.")
 ]
+Scheme = Annotated[
+    SignatureScheme,
+    Field(
+        description="How notifications are signed: `hmac-sha256` (Standard Webhooks `v1`, "
+        "a shared secret) or `ed25519` (`v1a`: receivers verify with `public_key`; the "
+        "private key never leaves storehooks). Changing it is a rotation: the old key keeps "
+        "signing beside the new one for 24 hours."
+    ),
+]
+PUBLIC_KEY = Field(
+    description="The Ed25519 public key receivers verify `v1a` signatures with: `whpk_` + "
+    "base64 of its 32 raw bytes. Null for `hmac-sha256`."
+)
 
 
 class WebhookCreate(BaseModel):
@@ -78,6 +99,7 @@ class WebhookCreate(BaseModel):
     success_statuses: SuccessStatuses = SuccessStatuses.ONLY_200
     ordered: bool = False
     max_in_flight: MaxInFlight = 10
+    signature_scheme: Scheme = SignatureScheme.HMAC_SHA256
 
 
 class WebhookUpdate(BaseModel):
@@ -96,6 +118,7 @@ class WebhookUpdate(BaseModel):
     success_statuses: Annotated[SuccessStatuses | None, NOT_NULL, OMITTED] = None
     ordered: Annotated[bool | None, NOT_NULL, OMITTED] = None
     max_in_flight: Annotated[MaxInFlight | None, NOT_NULL, OMITTED] = None
+    signature_scheme: Annotated[Scheme | None, NOT_NULL, OMITTED] = None
 
 
 class WebhookOut(BaseModel):
@@ -111,16 +134,43 @@ class WebhookOut(BaseModel):
     success_statuses: SuccessStatuses
     ordered: bool
     max_in_flight: int
+    signature_scheme: Scheme
+    public_key: Annotated[str | None, PUBLIC_KEY]
     created_at: datetime
     updated_at: datetime
 
 
+SHOWN_SECRET = Field(
+    description="The shared signing secret of an `hmac-sha256` webhook (`whsec_` + base64 "
+    "of 32 random bytes). Null for `ed25519`, whose private key is never shown: receivers "
+    "verify with `public_key`."
+)
+
+
 class WebhookCreated(WebhookOut):
-    secret: str
+    secret: Annotated[str | None, SHOWN_SECRET]
+
+    @classmethod
+    def of(cls, webhook: Webhook) -> "WebhookCreated":
+        shown = WebhookOut.model_validate(webhook).model_dump()
+        return cls(**shown, secret=readable_secret(webhook.secret))
 
 
 class Secret(BaseModel):
-    secret: str
+    """What a receiver verifies this webhook's signatures with: the shared `secret`
+    (`hmac-sha256`) or the `public_key` (`ed25519`); the other is null."""
+
+    signature_scheme: Scheme
+    secret: Annotated[str | None, SHOWN_SECRET]
+    public_key: Annotated[str | None, PUBLIC_KEY]
+
+    @classmethod
+    def of(cls, webhook: Webhook) -> "Secret":
+        return cls(
+            signature_scheme=webhook.signature_scheme,
+            secret=readable_secret(webhook.secret),
+            public_key=webhook.public_key,
+        )
 
 
 class WebhookPage(Page[WebhookOut]):

@@ -1,7 +1,8 @@
-"""Webhook rows: create, read, update, soft delete, and secret rotation."""
+"""Webhook rows: create, read, update, soft delete, and secret rotation (a switch of
+signature scheme is one too)."""
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
@@ -9,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import lifecycle, queue
 from app.core.db import utcnow
-from app.core.enums import DeliveryStatus, DisabledReason
+from app.core.enums import DeliveryStatus, DisabledReason, SignatureScheme
 from app.core.ids import new_id
 from app.core.models import Delivery, Webhook
 from app.core.outbound_safety import literal_ip, refused_reason
-from app.core.signing import generate_secret
+from app.core.signing import generate_signing_key
 from app.core.unit_of_work import UnitOfWork
 from app.errors import Unprocessable
 from app.pagination import PageParams, fetch_page
@@ -40,6 +41,7 @@ def check_target(url: str, allow_private_networks: bool) -> None:
 
 async def create(session: AsyncSession, account_id: str, body: WebhookCreate) -> Webhook:
     now = utcnow()
+    key = generate_signing_key(body.signature_scheme)
     webhook = Webhook(
         id=new_id("wh"),
         account_id=account_id,
@@ -52,7 +54,9 @@ async def create(session: AsyncSession, account_id: str, body: WebhookCreate) ->
         success_statuses=body.success_statuses,
         ordered=body.ordered,
         max_in_flight=body.max_in_flight,
-        secret=generate_secret(),
+        signature_scheme=body.signature_scheme,
+        secret=key.secret,
+        public_key=key.public_key,
         created_at=now,
         updated_at=now,
     )
@@ -88,10 +92,13 @@ async def update_fields(
     session = work.transaction
     changes = body.model_dump(exclude_unset=True)
     switch = changes.pop("active", None)
+    scheme = changes.pop("signature_scheme", webhook.signature_scheme)
     stops_ordering = webhook.ordered and changes.get("ordered") is False
     now = utcnow()
     for field, value in changes.items():
         setattr(webhook, field, value)
+    if scheme is not webhook.signature_scheme:
+        _replace_key(webhook, scheme, now)
     webhook.updated_at = now
     await session.flush()
     if switch is not None:
@@ -128,11 +135,23 @@ async def soft_delete(session: AsyncSession, webhook: Webhook) -> None:
     session.expire(webhook)
 
 
-async def rotate_secret(session: AsyncSession, webhook: Webhook) -> str:
+async def rotate_secret(session: AsyncSession, webhook: Webhook) -> Webhook:
     now = utcnow()
-    webhook.previous_secret = webhook.secret
-    webhook.previous_secret_expires_at = now + PREVIOUS_SECRET_LIFETIME
-    webhook.secret = generate_secret()
+    _replace_key(webhook, webhook.signature_scheme, now)
     webhook.updated_at = now
     await session.flush()
-    return webhook.secret
+    return webhook
+
+
+def _replace_key(webhook: Webhook, scheme: SignatureScheme, now: datetime) -> None:
+    """A new key of `scheme` signs from now on, and the current one beside it for 24 hours
+    (dropping an older previous key), so receivers lose nothing while they switch: after a
+    rotation to the new key, after a change of scheme to the new scheme's key (the header
+    then holds a v1 and a v1a entry, and each receiver checks the one it knows). Pending
+    deliveries need nothing: every attempt is signed when it is sent."""
+    key = generate_signing_key(scheme)
+    webhook.previous_secret = webhook.secret
+    webhook.previous_secret_expires_at = now + PREVIOUS_SECRET_LIFETIME
+    webhook.signature_scheme = scheme
+    webhook.secret = key.secret
+    webhook.public_key = key.public_key

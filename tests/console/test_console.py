@@ -304,6 +304,48 @@ async def test_the_secret_is_hidden_until_revealed_and_rotates(
     await expect(secret).to_have_text(rotated)
 
 
+async def test_an_ed25519_web_hook_shows_its_public_key_and_never_a_private_one(
+    page: Page, console: Console, receiver: Receiver
+) -> None:
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await sign_in(page, console.api_key)
+    await page.get_by_role("button", name="Add Web Hook").click()
+    await page.get_by_label("Name").fill("orders")
+    await page.get_by_label("URI End Point").fill(receiver.url)
+    await page.get_by_label("Signature scheme").select_option("ed25519")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("heading", name="orders", level=1)).to_be_visible()
+    [created] = (await console.get("/webhooks"))["data"]
+    assert created["signature_scheme"] == "ed25519"
+
+    key = page.locator("#public-key")
+    await expect(key).to_have_text(created["public_key"])
+    await expect(page.get_by_text("Ed25519 (v1a), verified with the public key")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Signing secret")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Reveal")).to_have_count(0)
+    await page.get_by_role("button", name="Copy").click()
+    await expect(page.get_by_text("Public key copied.")).to_be_visible()
+    assert await page.evaluate("navigator.clipboard.readText()") == created["public_key"]
+
+    await page.get_by_role("button", name="Rotate").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Rotate").click()
+    await expect(key).not_to_have_text(created["public_key"])
+    rotated = (await console.get(f"/webhooks/{created['id']}"))["public_key"]
+    await expect(key).to_have_text(rotated)
+    assert "whsk_" not in await page.content()
+
+    await page.get_by_role("link", name="Edit").click()
+    await expect(page.get_by_label("Signature scheme")).to_have_value("ed25519")
+    await page.get_by_label("Signature scheme").select_option("hmac-sha256")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("heading", name="Signing secret")).to_be_visible()
+    await expect(page.locator("#public-key")).to_have_count(0)
+    await page.get_by_role("button", name="Reveal").click()
+    secret = (await console.get(f"/webhooks/{created['id']}/secret"))["secret"]
+    await expect(page.locator("#secret")).to_have_text(secret)
+    assert secret.startswith("whsec_")
+
+
 async def test_a_phone_screen_and_the_keyboard_are_enough(
     page: Page, console: Console, receiver: Receiver
 ) -> None:

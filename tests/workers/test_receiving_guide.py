@@ -3,8 +3,10 @@
 with this interpreter, the JavaScript one with node and the npm packages locked in
 tests/receivers/js, the PHP one with PHP's built-in server. Each verifies, parses and
 md5-checks a ping and a purchase of every payload type and answers 200, and answers 400
-to a real delivery with one byte of its body changed. The md5 recipes of the three
-languages are also checked over generated payloads, JSON, XML and form."""
+to a real delivery with one byte of its body changed; the same with an ed25519 webhook's
+public key (v1a), and with the key each holds through a rotation and a change of scheme.
+The md5 recipes of the three languages are also checked over generated payloads, JSON,
+XML and form."""
 
 import importlib.util
 import json
@@ -14,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,7 +31,7 @@ from hypothesis import strategies as st
 from app.core.enums import PayloadType
 from tests.conftest import ROOT, Tenant, free_port
 from tests.support.line_servers import LineServer, line_server
-from tests.support.receivers import Receiver
+from tests.support.receivers import Received, Receiver
 from tests.workers.conftest import post_purchase, wait_for_delivery
 from tests.workers.test_lifecycle import ping
 from tests.workers.test_payload_properties import (
@@ -131,22 +134,59 @@ def language(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(params=list(PayloadType), ids=lambda kind: kind.value)
-async def receiver_of_the_guide(
-    request: pytest.FixtureRequest, tenant: Tenant, guide: Path, language: str
-) -> AsyncIterator[tuple[dict[str, Any], LineServer]]:
-    """A webhook of each payload type whose URL is the guide's server in `language`."""
-    port = free_port()
-    webhook = await tenant.subscribed_webhook(
-        url=f"http://127.0.0.1:{port}/hook", payload_type=request.param.value
-    )
-    env = dict(os.environ, STOREHOOKS_SECRET=webhook["secret"], PORT=str(port))
+@asynccontextmanager
+async def guide_server(
+    guide: Path, language: str, key: str, port: int
+) -> AsyncIterator[LineServer]:
+    """The guide's server in `language` on 127.0.0.1:`port`, holding `key`: a webhook's
+    secret, or an ed25519 webhook's public key."""
+    env = dict(os.environ, STOREHOOKS_KEY=key, PORT=str(port))
     # PHP's built-in server announces itself on stderr: wait for its port instead.
     announced = port if language == "php" else None
     async with line_server(
         *server_command(language, port), cwd=guide, env=env, port=announced
     ) as server:
+        yield server
+
+
+def receivers_key(webhook: dict[str, Any]) -> str:
+    """What a receiver verifies with: the secret, or an ed25519 webhook's public key."""
+    ed25519 = webhook["signature_scheme"] == "ed25519"
+    key: str = webhook["public_key"] if ed25519 else webhook["secret"]
+    return key
+
+
+@asynccontextmanager
+async def webhook_to_the_guide(
+    tenant: Tenant, guide: Path, language: str, **fields: Any
+) -> AsyncIterator[tuple[dict[str, Any], LineServer]]:
+    """A webhook (`fields` over the defaults, bound to purchases of app_42) whose URL is
+    the guide's server in `language`, holding the webhook's key."""
+    port = free_port()
+    webhook = await tenant.subscribed_webhook(url=f"http://127.0.0.1:{port}/hook", **fields)
+    async with guide_server(guide, language, receivers_key(webhook), port) as server:
         yield webhook, server
+
+
+@pytest.fixture(params=list(PayloadType), ids=lambda kind: kind.value)
+async def receiver_of_the_guide(
+    request: pytest.FixtureRequest, tenant: Tenant, guide: Path, language: str
+) -> AsyncIterator[tuple[dict[str, Any], LineServer]]:
+    """A webhook of each payload type whose URL is the guide's server in `language`."""
+    async with webhook_to_the_guide(
+        tenant, guide, language, payload_type=request.param.value
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def ed25519_receiver_of_the_guide(
+    tenant: Tenant, guide: Path, language: str
+) -> AsyncIterator[tuple[dict[str, Any], LineServer]]:
+    """An ed25519 webhook whose URL is the guide's server in `language`, holding its
+    public key."""
+    async with webhook_to_the_guide(tenant, guide, language, signature_scheme="ed25519") as running:
+        yield running
 
 
 async def stored(tenant: Tenant, server: LineServer, delivery_id: str) -> dict[str, Any]:
@@ -208,29 +248,118 @@ async def test_typed_data_matches_its_md5_in_json_and_only_there(
         assert printed["md5_matches"] is False
 
 
+async def sent_to(tenant: Tenant, receiver: Receiver, webhook: dict[str, Any]) -> Received:
+    """A purchase as the worker sends it to `webhook`, recorded by `receiver` (the webhook
+    points there meanwhile)."""
+    path = f"/webhooks/{webhook['id']}"
+    moved = await tenant.api.patch(path, json={"url": receiver.url})
+    assert moved.status_code == 200, moved.text
+    delivery_id = await post_purchase(tenant, data=TEXT_DATA)
+    assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
+    back = await tenant.api.patch(path, json={"url": webhook["url"]})
+    assert back.status_code == 200, back.text
+    return receiver.requests[-1]
+
+
+async def replayed(url: str, sent: Received, body: bytes | None = None) -> int:
+    """The status `url` answers to `sent` again, with the same headers (and `body`)."""
+    headers = {name: sent.headers[name] for name in ("content-type", *SIGNATURE_HEADERS)}
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            url, content=sent.body if body is None else body, headers=headers
+        )
+    return answer.status_code
+
+
+def one_byte_changed(body: bytes) -> bytes:
+    at = body.index(b"o-1")
+    return body[:at] + b"o-2" + body[at + 3 :]
+
+
 async def test_a_real_delivery_with_one_byte_changed_is_answered_400(
     tenant: Tenant,
     worker: Worker,
     receiver: Receiver,
     receiver_of_the_guide: tuple[dict[str, Any], LineServer],
 ) -> None:
-    """A purchase as the worker sent it (recorded by a receiver the webhook points at for a
-    while), replayed to the guide's server: as sent it is taken, with one byte of its body
-    changed (the same headers) it is refused."""
+    """A purchase as the worker sent it, replayed to the guide's server: as sent it is
+    taken, with one byte of its body changed (the same headers) it is refused."""
     webhook, server = receiver_of_the_guide
-    moved = await tenant.api.patch(f"/webhooks/{webhook['id']}", json={"url": receiver.url})
-    assert moved.status_code == 200, moved.text
-    delivery_id = await post_purchase(tenant, data=TEXT_DATA)
-    assert (await wait_for_delivery(tenant, delivery_id))["status"] == "succeeded"
-    [sent] = receiver.requests
-    at = sent.body.index(b"o-1")
-    changed = sent.body[:at] + b"o-2" + sent.body[at + 3 :]
-    headers = {name: sent.headers[name] for name in ("content-type", *SIGNATURE_HEADERS)}
-    async with httpx.AsyncClient() as client:
-        intact = await client.post(webhook["url"], content=sent.body, headers=headers)
-        assert (await server.json_document())["webhook-id"] == delivery_id
-        tampered = await client.post(webhook["url"], content=changed, headers=headers)
-    assert (intact.status_code, tampered.status_code) == (200, 400)
+    sent = await sent_to(tenant, receiver, webhook)
+    assert await replayed(webhook["url"], sent) == 200
+    assert (await server.json_document())["webhook-id"] == sent.headers["webhook-id"]
+    assert await replayed(webhook["url"], sent, one_byte_changed(sent.body)) == 400
+
+
+# --- ed25519 webhooks (v1a) ----------------------------------------------------------------
+
+
+async def test_an_ed25519_webhook_verifies_with_its_public_key(
+    tenant: Tenant,
+    worker: Worker,
+    ed25519_receiver_of_the_guide: tuple[dict[str, Any], LineServer],
+) -> None:
+    webhook, server = ed25519_receiver_of_the_guide
+    assert webhook["secret"] is None
+    pinged = await stored(tenant, server, await ping(tenant, webhook["id"]))
+    assert pinged["payload"]["type"] == "ping"
+    bought = await stored(tenant, server, await post_purchase(tenant, data=TEXT_DATA))
+    assert bought["payload"]["data"] == TEXT_DATA
+    assert bought["md5_matches"] is True
+
+
+async def test_an_ed25519_delivery_with_one_byte_changed_is_answered_400(
+    tenant: Tenant,
+    worker: Worker,
+    receiver: Receiver,
+    ed25519_receiver_of_the_guide: tuple[dict[str, Any], LineServer],
+) -> None:
+    webhook, server = ed25519_receiver_of_the_guide
+    sent = await sent_to(tenant, receiver, webhook)
+    assert sent.headers["webhook-signature"].startswith("v1a,")
+    assert await replayed(webhook["url"], sent) == 200
+    assert (await server.json_document())["webhook-id"] == sent.headers["webhook-id"]
+    assert await replayed(webhook["url"], sent, one_byte_changed(sent.body)) == 400
+    later = int(sent.headers["webhook-timestamp"]) + 1
+    moved = Received(
+        sent.method, sent.path, {**sent.headers, "webhook-timestamp": str(later)}, sent.body, 200
+    )
+    assert await replayed(webhook["url"], moved) == 400
+
+
+async def test_the_public_key_a_receiver_holds_keeps_verifying_after_a_rotation(
+    tenant: Tenant,
+    worker: Worker,
+    ed25519_receiver_of_the_guide: tuple[dict[str, Any], LineServer],
+) -> None:
+    webhook, server = ed25519_receiver_of_the_guide
+    rotated = await tenant.api.post(f"/webhooks/{webhook['id']}/secret/rotate")
+    assert rotated.status_code == 200, rotated.text
+    assert rotated.json()["public_key"] != webhook["public_key"]
+    printed = await stored(tenant, server, await post_purchase(tenant, data=TEXT_DATA))
+    assert printed["md5_matches"] is True
+
+
+async def test_the_old_secret_and_the_new_public_key_both_verify_after_a_change_of_scheme(
+    tenant: Tenant, worker: Worker, receiver: Receiver, guide: Path, language: str
+) -> None:
+    """hmac-sha256 → ed25519: the receiver holding the secret keeps taking notifications
+    (its v1 entry), and one given the new public key takes the same ones (the v1a entry)."""
+    async with webhook_to_the_guide(tenant, guide, language) as (webhook, holding_secret):
+        switched = await tenant.api.patch(
+            f"/webhooks/{webhook['id']}", json={"signature_scheme": "ed25519"}
+        )
+        assert switched.status_code == 200, switched.text
+        await stored(tenant, holding_secret, await post_purchase(tenant, data=TEXT_DATA))
+        sent = await sent_to(tenant, receiver, webhook)
+    entries = sent.headers["webhook-signature"].split(" ")
+    assert [entry.split(",")[0] for entry in entries] == ["v1a", "v1"]
+    port = free_port()
+    public_key = switched.json()["public_key"]
+    async with guide_server(guide, language, public_key, port) as holding_public_key:
+        assert await replayed(f"http://127.0.0.1:{port}/hook", sent) == 200
+        printed = await holding_public_key.json_document()
+    assert printed["webhook-id"] == sent.headers["webhook-id"]
 
 
 # --- the md5 recipes over generated payloads ---------------------------------------------

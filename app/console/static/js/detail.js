@@ -1,5 +1,5 @@
-// A web hook's detail page: its settings, Test, the signing secret, its actions and
-// its deliveries with their attempts.
+// A web hook's detail page: its settings, Test, the signing secret (or an Ed25519 hook's
+// public key), its actions and its deliveries with their attempts.
 
 import { api, can, query } from "./api.js";
 import {
@@ -9,6 +9,10 @@ import {
 import { showErrors } from "./form.js";
 
 const REFRESH_MS = 2000;
+const SCHEME_LABELS = {
+  "hmac-sha256": "HMAC-SHA256 (v1), verified with the secret",
+  ed25519: "Ed25519 (v1a), verified with the public key",
+};
 const TEST_POLL_MS = 500;
 const TEST_WAIT_MS = 120_000;
 
@@ -53,6 +57,7 @@ export async function detailView(main, signal, webhookId) {
         fact("Success", webhook.success_statuses === "2xx" ? "any 2xx answer" : "an answer of 200"),
         fact("Order", webhook.ordered ? "in event order per ordering key" : "as soon as possible"),
         fact("At most in flight", String(webhook.max_in_flight)),
+        fact("Signatures", SCHEME_LABELS[webhook.signature_scheme] ?? webhook.signature_scheme),
         fact("Created", formatTime(webhook.created_at)),
         fact("Updated", formatTime(webhook.updated_at)),
         fact("Id", h("code", {}, webhook.id))));
@@ -61,7 +66,9 @@ export async function detailView(main, signal, webhookId) {
   renderSummary();
   fill(main,
     summary,
-    can("webhooks:update") && secretSection(path),
+    webhook.signature_scheme === "ed25519"
+      ? publicKeySection(path, webhook.public_key)
+      : can("webhooks:update") && secretSection(path),
     can("actions:read") && await actionsSection(path, signal),
     deliveries?.section);
   await deliveries?.refresh();
@@ -161,6 +168,42 @@ function secretSection(path) {
     h("h2", { id: "secret-heading" }, "Signing secret"),
     h("p", { class: "help" }, "Receivers verify the webhook-signature header with it (Standard Webhooks)."),
     h("div", { class: "secret-row" }, shown, h("span", { class: "buttons" }, reveal, copy, rotate)),
+    line);
+}
+
+// An Ed25519 hook's public key: no secret, so shown to every reader; Rotate (a new key
+// pair) for keys that may update the hook. The private key is never sent to the console.
+function publicKeySection(path, publicKey) {
+  const shown = h("code", { id: "public-key", class: "secret" }, publicKey);
+  const line = statusLine();
+  const copy = h("button", { type: "button" }, "Copy");
+  copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(shown.textContent);
+      line.textContent = "Public key copied.";
+    } catch (error) {
+      line.textContent = `Could not copy (${error.message}): select the key and copy it by hand.`;
+    }
+  });
+  const rotate = can("webhooks:update") && h("button", { type: "button", class: "danger" }, "Rotate");
+  if (rotate) rotate.addEventListener("click", async () => {
+    const confirmed = await confirmDialog({
+      title: "Rotate the key pair?",
+      body: "Notifications are signed with a new private key at once, and with the old one beside it for 24 hours: give your receivers the new public key.",
+      confirm: "Rotate",
+    });
+    if (!confirmed) return;
+    try {
+      shown.textContent = (await api("POST", `${path}/secret/rotate`)).public_key;
+      line.textContent = "Key pair rotated: the old private key keeps signing beside the new one for 24 hours.";
+    } catch (error) {
+      line.textContent = error.message;
+    }
+  });
+  return h("section", { "aria-labelledby": "public-key-heading" },
+    h("h2", { id: "public-key-heading" }, "Public key"),
+    h("p", { class: "help" }, "Receivers verify the webhook-signature header with it (Standard Webhooks v1a, Ed25519). It is no secret: the private key never leaves storehooks."),
+    h("div", { class: "secret-row" }, shown, h("span", { class: "buttons" }, copy, rotate)),
     line);
 }
 

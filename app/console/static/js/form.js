@@ -1,9 +1,10 @@
-// Add Web Hook / edit: the seed's five fields, the API's errors beside each of them.
+// Add Web Hook / edit: the seed's five fields, the signature scheme and the delivery
+// policies, the API's errors beside each of them.
 
 import { api, ApiError } from "./api.js";
 import { alertBox, fill, h, PAYLOAD_LABELS, showAlert } from "./dom.js";
 
-const FIELDS = ["name", "url", "http_method", "payload_type", "active", "success_statuses", "ordered", "max_in_flight"];
+const FIELDS = ["name", "url", "http_method", "payload_type", "active", "signature_scheme", "success_statuses", "ordered", "max_in_flight"];
 
 export async function formView(main, signal, webhookId) {
   const editing = webhookId !== null;
@@ -12,7 +13,7 @@ export async function formView(main, signal, webhookId) {
     ? await api("GET", path, { signal })
     : {
       name: "", url: "", http_method: "POST", payload_type: "json", active: true,
-      success_statuses: "200", ordered: false, max_in_flight: 10,
+      signature_scheme: "hmac-sha256", success_statuses: "200", ordered: false, max_in_flight: 10,
     };
   if (signal.aborted) return;
 
@@ -22,6 +23,9 @@ export async function formView(main, signal, webhookId) {
     http_method: h("select", {}, ["POST", "PUT"].map((method) => h("option", { value: method }, method))),
     payload_type: h("select", {}, Object.entries(PAYLOAD_LABELS).map(([value, label]) => h("option", { value }, label))),
     active: h("input", { type: "checkbox" }),
+    signature_scheme: h("select", {},
+      h("option", { value: "hmac-sha256" }, "HMAC-SHA256 (v1): a shared secret"),
+      h("option", { value: "ed25519" }, "Ed25519 (v1a): a public key")),
     success_statuses: h("select", {},
       h("option", { value: "200" }, "Only 200"),
       h("option", { value: "2xx" }, "Any 2xx (200–299)")),
@@ -33,6 +37,7 @@ export async function formView(main, signal, webhookId) {
   inputs.http_method.value = current.http_method;
   inputs.payload_type.value = current.payload_type;
   inputs.active.checked = current.active;
+  inputs.signature_scheme.value = current.signature_scheme;
   inputs.success_statuses.value = current.success_statuses;
   inputs.ordered.checked = current.ordered;
   inputs.max_in_flight.value = String(current.max_in_flight);
@@ -60,6 +65,9 @@ export async function formView(main, signal, webhookId) {
     field("http_method", "HTTP Method to use"),
     field("payload_type", "Content Payload Type"),
     field("active", "Active", "An inactive web hook is not tested and sends nothing."),
+    field("signature_scheme", "Signature scheme", editing
+      ? "A change makes a new key; the old one keeps signing beside it for 24 hours, so your receivers can switch over."
+      : "With Ed25519 your receivers verify with a public key, and only storehooks holds the private key."),
     h("details", { class: "policies", open: editing && (current.ordered || current.success_statuses !== "200" || current.max_in_flight !== 10) },
       h("summary", {}, "Delivery policies"),
       field("success_statuses", "Answers that count as delivered"),
@@ -79,6 +87,7 @@ export async function formView(main, signal, webhookId) {
       http_method: inputs.http_method.value,
       payload_type: inputs.payload_type.value,
       active: inputs.active.checked,
+      signature_scheme: inputs.signature_scheme.value,
       success_statuses: inputs.success_statuses.value,
       ordered: inputs.ordered.checked,
       max_in_flight: inputs.max_in_flight.value === "" ? null : Number(inputs.max_in_flight.value),
