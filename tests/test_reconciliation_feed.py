@@ -1,24 +1,37 @@
 """The reconciliation feed, `GET /events?delivery_status=&webhook_id=&since=&until=`
-(docs/api.md#the-reconciliation-feed).
+(docs/api.md#the-reconciliation-feed; the recipe, docs/receiving.md#catching-up-after-downtime).
 
 Deliveries are put in their states straight in the database, as a worker would leave
 them: no worker runs here, so every delivery stays `pending` until a test moves it.
 """
 
+import asyncio
 import base64
+import json
+import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import resources
 from app.core.db import utcnow
 from app.core.models import Delivery, Event
-from tests.conftest import Tenant
+from tests.conftest import ROOT, WEBHOOK_BODY, Tenant, free_port, run_cli
+from tests.support.databases import fetch_all
 from tests.support.problems import error_locs
+from tests.support.processes import Processes, answers_http, wait_until
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+# A file of docs/receiving.md, as tests/workers/test_receiving_guide.py reads them.
+GUIDE_FILE = re.compile(r"^<!-- file: (\S+) -->\n```\w+\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 MICROSECOND = timedelta(microseconds=1)
 EVENT_ID = "evt_" + "0" * 32
 
@@ -337,6 +350,96 @@ async def test_the_feed_then_recover_puts_back_what_the_feed_listed(tenant: Tena
 
     assert await listed(tenant, **feed) == []
     assert await listed(tenant, **{**feed, "delivery_status": "pending"}) == missed
+
+
+async def test_the_guides_catch_up_script_runs_as_written(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """docs/receiving.md's catch_up.py against a served API: over two pages of the feed
+    it handles exactly the failed events since SINCE, oldest first, then recovers them."""
+    guide = (ROOT / "docs" / "receiving.md").read_text("utf-8")
+    script = tmp_path / "catch_up.py"
+    script.write_text(dict(GUIDE_FILE.findall(guide))["catch_up.py"], "utf-8")
+    account = run_cli("accounts", "create", "Catching up", "--json", database_url=database_url)
+    assert account.returncode == 0, account.stderr
+    key = json.loads(account.stdout)["api_key"]
+    environment = {
+        **os.environ,
+        "STOREHOOKS_DATABASE_URL": database_url,
+        "STOREHOOKS_REDIS_URL": redis_url,
+    }
+    processes = Processes(environment, tmp_path)
+    try:
+        port = free_port()
+        processes.storehooks("api", "serve", "--port", str(port))
+        api = f"http://127.0.0.1:{port}"
+        wait_until(lambda: answers_http(f"{api}/healthz"), 30, "the API did not start")
+        async with httpx.AsyncClient(
+            base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            webhook, since, missed = await _an_outage(client, database_url)
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(script)],
+            env={
+                **os.environ,
+                "STOREHOOKS_URL": api,
+                "STOREHOOKS_KEY": key,
+                "WEBHOOK_ID": webhook,
+                "SINCE": rfc3339(since),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        processes.stop_all()
+
+    assert result.returncode == 0, result.stderr
+    *handled, last = result.stdout.splitlines()
+    assert [json.loads(line)["id"] for line in handled] == missed
+    assert last == f"recovered {len(missed)} deliveries"
+    rows = await fetch_all(
+        database_url, "SELECT event_id, status FROM deliveries WHERE webhook_id = :w", w=webhook
+    )
+    statuses = dict(rows)
+    assert {statuses[event_id] for event_id in missed} == {"pending"}
+
+
+async def _an_outage(
+    client: httpx.AsyncClient, database_url: str
+) -> tuple[str, datetime, list[str]]:
+    """A webhook whose endpoint was down: one event delivered before `since`, then 201
+    events whose deliveries failed (more than a page of 200) and one still pending."""
+    created = await client.post("/webhooks", json=WEBHOOK_BODY)
+    assert created.status_code == 201, created.text
+    webhook: str = created.json()["id"]
+    binding = {"event_type": "purchase", "app_id": "app_42"}
+    assert (await client.post(f"/webhooks/{webhook}/actions", json=binding)).status_code == 201
+
+    async def post_event() -> str:
+        accepted = await client.post("/events", json={"type": "purchase", "app_id": "app_42"})
+        assert accepted.status_code == 202, accepted.text
+        event_id: str = accepted.json()["id"]
+        return event_id
+
+    delivered = await post_event()
+    since = utcnow()
+    missed = [await post_event() for _ in range(201)]
+    await post_event()  # still pending: not in the feed
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            for event_ids, status in (([delivered], "succeeded"), (missed, "failed")):
+                await conn.execute(
+                    update(Delivery)
+                    .where(Delivery.event_id.in_(event_ids))
+                    .values(status=status, next_attempt_at=None, completed_at=utcnow())
+                )
+    finally:
+        await engine.dispose()
+    return webhook, since, missed
 
 
 # --- validation ------------------------------------------------------------------------
