@@ -247,6 +247,7 @@ FOREIGN_FILTERS = {
     "deliveries-by-event": ("/deliveries", "event_id", "event_id", "delivery_id"),
     "actions-by-app": ("/actions", "app_id", "app_id", "action_id"),
     "events-by-app": ("/events", "app_id", "app_id", "event_id"),
+    "events-by-webhook": ("/events", "webhook_id", "webhook_id", "event_id"),
 }
 
 

@@ -148,6 +148,9 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "idempotency_key", name="uq_events_idempotency"),
         Index("ix_events_account_id_id", "account_id", "id"),
+        # GET /events?since=&until=: the window and its order (time, then id) in one
+        # range; without it PostgreSQL scanned every event of the account before `since`.
+        Index("ix_events_account_id_created_at", "account_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -170,7 +173,9 @@ class Delivery(Base):
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
         Index("ix_deliveries_account_id_id", "account_id", "id"),
-        Index("ix_deliveries_event_id", "event_id"),
+        # An event's deliveries, and GET /events?delivery_status=&webhook_id=: the EXISTS
+        # probe reads this index alone (app/events/service.py says why it must cover it).
+        Index("ix_deliveries_event_status", "event_id", "status", "webhook_id"),
         # An ordered webhook's deliveries of one key, in event order
         # (docs/delivery.md, Ordered delivery).
         Index("ix_deliveries_ordering", "webhook_id", "ordering_key", "status", "ordered_at"),
