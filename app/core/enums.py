@@ -22,6 +22,15 @@ class EventType(StrEnum):
 class DeliveryKind(StrEnum):
     EVENT = "event"
     TEST = "test"
+    OPERATIONAL = "operational"  # a notice, sent to an operations endpoint
+
+
+class WebhookPurpose(StrEnum):
+    """What a webhook row receives: store events through its actions (`/webhooks`), or the
+    account's operational events (`/operations-webhooks`, docs/api.md#operations-webhooks)."""
+
+    EVENTS = "events"
+    OPERATIONS = "operations"
 
 
 class DeliveryStatus(StrEnum):
@@ -75,7 +84,37 @@ class SignatureScheme(StrEnum):
 
 
 class NoticeKind(StrEnum):
-    DISABLED = "disabled"
+    """What a notice says about a webhook (docs/api.md#notices); each is also an
+    operational event, named by `event_type`."""
+
+    DISABLED = "disabled"  # turned off by the service: gone (410) or failing
+    FAILING = "failing"  # failing for 50, 75 or 90 % of the time that turns it off
+    RECOVERED = "recovered"  # the first success after a failing notice
+    DELIVERY_EXHAUSTED = "delivery_exhausted"  # a delivery used its last attempt
+    TEST_FAILED = "test_failed"  # its test ping failed, which turned it off
+
+    @property
+    def event_type(self) -> "OperationalEventType":
+        return _EVENT_TYPES[self]
+
+
+class OperationalEventType(StrEnum):
+    """The `type` of what an operations endpoint receives, one per kind of notice."""
+
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_FAILING = "webhook.failing"
+    WEBHOOK_RECOVERED = "webhook.recovered"
+    DELIVERY_EXHAUSTED = "delivery.exhausted"
+    WEBHOOK_TEST_FAILED = "webhook.test_failed"
+
+
+_EVENT_TYPES = {
+    NoticeKind.DISABLED: OperationalEventType.WEBHOOK_DISABLED,
+    NoticeKind.FAILING: OperationalEventType.WEBHOOK_FAILING,
+    NoticeKind.RECOVERED: OperationalEventType.WEBHOOK_RECOVERED,
+    NoticeKind.DELIVERY_EXHAUSTED: OperationalEventType.DELIVERY_EXHAUSTED,
+    NoticeKind.TEST_FAILED: OperationalEventType.WEBHOOK_TEST_FAILED,
+}
 
 
 class Scope(StrEnum):

@@ -33,6 +33,7 @@ from app.core.enums import (
     PayloadType,
     SignatureScheme,
     SuccessStatuses,
+    WebhookPurpose,
 )
 
 JSONValue = JSON().with_variant(JSONB(), "postgresql")
@@ -94,6 +95,16 @@ class Webhook(Base):
     # Since when every attempt has failed (null after any success): past
     # STOREHOOKS_AUTO_DISABLE_AFTER_HOURS the webhook is turned off.
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The highest share of that time (50, 75, 90 %) a webhook.failing notice has told of in
+    # the current streak (0: none), so each threshold is announced once per streak.
+    failing_notified_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Events through its actions (/webhooks), or the account's operational events
+    # (/operations-webhooks): one table, one delivery engine for both.
+    purpose: Mapped[WebhookPurpose] = mapped_column(
+        _enum(WebhookPurpose),
+        default=WebhookPurpose.EVENTS,
+        server_default=WebhookPurpose.EVENTS.value,
+    )
     # How notifications are signed, and with what (app/core/signing.py): `secret` is a
     # shared HMAC secret (whsec_…) or an Ed25519 private key (whsk_…), stored alike, the
     # latter never shown; `public_key` (whpk_…) is the ed25519 receivers' key, else null.
@@ -191,6 +202,10 @@ class Delivery(Base):
     event_id: Mapped[str | None] = mapped_column(
         ForeignKey("events.id", ondelete="CASCADE"), default=None
     )
+    # What an operational delivery tells (kind `operational`), else null. No foreign key:
+    # notices are never deleted on their own, and adding one would rebuild this table on
+    # SQLite.
+    notice_id: Mapped[str | None] = mapped_column(String(64), default=None)
     kind: Mapped[DeliveryKind] = mapped_column(_enum(DeliveryKind))
     status: Mapped[DeliveryStatus] = mapped_column(
         _enum(DeliveryStatus), default=DeliveryStatus.PENDING
@@ -232,7 +247,10 @@ class DeliveryAttempt(Base):
 
 
 class Notice(Base):
-    """Something the merchant should know about a webhook: so far, that it was disabled."""
+    """Something the merchant should know about a webhook (docs/api.md#notices): turned
+    off, failing, recovered, a delivery's attempts used up, a failed test. Each is also an
+    operational event, sent to the account's operations endpoints
+    (`app/core/announcements.py`)."""
 
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_account_id_id", "account_id", "id"),)
@@ -241,5 +259,11 @@ class Notice(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
     kind: Mapped[NoticeKind] = mapped_column(_enum(NoticeKind))
-    reason: Mapped[DisabledReason] = mapped_column(_enum(DisabledReason))
+    # The facts of its kind, null where they do not apply: why it was turned off
+    # (disabled), how far into the failing time (failing), which delivery (exhausted,
+    # recovered, test_failed) and the class of the failure that led to it.
+    reason: Mapped[DisabledReason | None] = mapped_column(_enum(DisabledReason), default=None)
+    percent: Mapped[int | None] = mapped_column(Integer, default=None)
+    delivery_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_class: Mapped[ErrorClass | None] = mapped_column(_enum(ErrorClass), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
