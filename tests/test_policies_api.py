@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app import resources
+from app.core.announcements import Announcer
 from app.core.db import utcnow
 from app.core.enums import DisabledReason, Scope
 from app.core.lifecycle import switch_off
@@ -20,7 +21,17 @@ from tests.conftest import WEBHOOK_BODY, Tenant
 from tests.support.problems import assert_invalid, assert_problem, error_locs
 
 DEFAULT_POLICIES = {"success_statuses": "200", "ordered": False, "max_in_flight": 10}
-NOTICE_FIELDS = {"id", "webhook_id", "kind", "reason", "created_at"}
+NOTICE_FIELDS = {
+    "id",
+    "webhook_id",
+    "kind",
+    "type",
+    "reason",
+    "percent",
+    "delivery_id",
+    "error_class",
+    "created_at",
+}
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -54,7 +65,8 @@ async def notices(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
 async def turn_off(tenant: Tenant, webhook_id: str, reason: DisabledReason) -> bool:
     """The workers' own way to turn a webhook off (a 410, or failing for too long)."""
     async with resources.of(tenant.app).engine.begin() as conn:
-        turned_off: bool = await switch_off(conn, webhook_id, reason, utcnow())
+        announcer = Announcer(conn, utcnow(), attempt_limit=5)
+        turned_off: bool = await switch_off(conn, webhook_id, reason, utcnow(), announcer)
     return turned_off
 
 
@@ -349,8 +361,9 @@ async def test_disable_turns_the_webhook_off_and_records_a_notice(
     [notice] = body["data"]
     assert set(notice) == NOTICE_FIELDS
     assert notice["webhook_id"] == webhook["id"]
-    assert notice["kind"] == "disabled"
+    assert (notice["kind"], notice["type"]) == ("disabled", "webhook.disabled")
     assert notice["reason"] == reason.value
+    assert (notice["percent"], notice["delivery_id"], notice["error_class"]) == (None, None, None)
     assert isinstance(notice["id"], str) and notice["id"]
     created_at = datetime.fromisoformat(notice["created_at"])
     assert created_at.utcoffset() == timedelta(0)
@@ -433,7 +446,7 @@ async def test_a_merchants_switch_records_manual_over_the_services_reason(tenant
     assert (await tenant.fetch(f"/webhooks/{webhook['id']}"))["disabled_reason"] == "manual"
 
 
-async def test_a_failed_test_turns_off_and_ends_pending_deliveries_without_a_notice(
+async def test_switching_off_for_a_failed_test_ends_pending_deliveries_and_records_nothing(
     tenant: Tenant,
 ) -> None:
     webhook = await tenant.subscribed_webhook()
@@ -444,6 +457,8 @@ async def test_a_failed_test_turns_off_and_ends_pending_deliveries_without_a_not
     fetched = await tenant.fetch(f"/webhooks/{webhook['id']}")
     assert (fetched["active"], fetched["disabled_reason"]) == (False, "test_failed")
     assert [d["status"] for d in await deliveries_of(tenant, webhook["id"])] == ["cancelled"]
+    # The test_failed notice is the failed ping's, recorded by the worker with its delivery
+    # (tests/workers/test_operations_webhooks.py); the switch itself records none.
     assert (await notices(tenant.api))["data"] == []
 
 

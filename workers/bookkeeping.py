@@ -20,7 +20,9 @@ The delivery policies (docs/api.md#delivery-policies) live here too, decided by 
 - `max_in_flight`: a claim counts the webhook's leased deliveries; over the limit the
   delivery stays due;
 - automatic disabling on 410 and on failure for AUTO_DISABLE_AFTER_HOURS (`judge`,
-  `workers/recording.py`).
+  `workers/recording.py`), and the operational events of a record (failing, recovered,
+  disabled, a delivery exhausted, a test failed: `app/core/announcements.py`), in the
+  record's transaction, their deliveries queued after its commit.
 
 The hand-off keeps a webhook's slots full: the transaction that records finished
 attempts also claims, for each of their webhooks, the next due deliveries up to its free
@@ -42,12 +44,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import delivery_states, lifecycle, queue
+from app.core.announcements import Announcer
 from app.core.coalescer import Coalescer
 from app.core.db import Connection, utcnow
-from app.core.delivery_states import Claim, Outcome, next_state
+from app.core.delivery_states import Claim, Outcome, Transition, next_state
 from app.core.enums import (
+    DeliveryKind,
     DeliveryStatus,
     DisabledReason,
+    NoticeKind,
 )
 from app.core.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
 from app.core.settings import Settings
@@ -162,6 +167,7 @@ class Bookkeeper:
         retries: list[queue.Attempt] = []
         async with unit_of_work(self._begin, self._redis) as work:
             connection = work.transaction
+            announcer = Announcer(connection, now, self._settings.max_attempts)
             await recording.store_outcomes(connection, items)
             current = await recording.lock_pending(
                 connection, [claim.delivery_id for claim, _ in items]
@@ -190,23 +196,45 @@ class Bookkeeper:
                     connection, claim.webhook_id, DisabledReason.TEST_FAILED, now
                 ):
                     disabled.append(DisabledReason.TEST_FAILED)
+                await _announce_ending(announcer, claim, outcome, transition)
             if changes:
                 await connection.execute(recording.MOVE_ON, changes)
             for claim in ended_in_order:
                 woken += await claiming.wake_next_in_order(connection, claim, now)
-            turned_off = await recording.judge(connection, items, now, self._settings)
+            turned_off = await recording.judge(connection, items, now, self._settings, announcer)
             disabled += turned_off.values()
             still_open = [claim for claim, _ in items if claim.webhook_id not in turned_off]
             handed_off = await self._hand_off(connection, still_open, now, woken)
             taken = {claim.delivery_id for claim in handed_off}
             work.enqueue_after_commit(
-                *retries, *(attempt for attempt in woken if attempt.delivery_id not in taken)
+                *retries,
+                *(attempt for attempt in woken if attempt.delivery_id not in taken),
+                *announcer.attempts,
             )
+        announcer.count()
         for status in finished:
             DELIVERIES_FINISHED.labels(status.value).inc()
         for reason in disabled:
             WEBHOOKS_DISABLED.labels(reason.value).inc()
         return _share_out(items, retry_at, handed_off)
+
+
+async def _announce_ending(
+    announcer: Announcer, claim: Claim, outcome: Outcome, transition: Transition
+) -> None:
+    """A failed test ping is `webhook.test_failed`; any other delivery that failed with
+    its budget used (not a 410, which is `webhook.disabled`) is `delivery.exhausted`."""
+    if transition.status is not DeliveryStatus.FAILED:
+        return
+    if claim.kind == DeliveryKind.TEST:
+        kind = NoticeKind.TEST_FAILED
+    elif delivery_states.gone(claim, outcome):
+        return
+    else:
+        kind = NoticeKind.DELIVERY_EXHAUSTED
+    await announcer.announce(
+        kind, claim.webhook_id, delivery_id=claim.delivery_id, error_class=outcome.error_class
+    )
 
 
 def _share_out(

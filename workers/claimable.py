@@ -14,12 +14,15 @@ from app.core.db import Connection
 from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
+    DisabledReason,
+    ErrorClass,
     EventType,
     HttpMethod,
+    NoticeKind,
     PayloadType,
     SuccessStatuses,
 )
-from app.core.tables import deliveries, events, webhooks
+from app.core.tables import deliveries, events, notices, webhooks
 from workers import payloads
 
 # A job that comes a little before its time (clock skew, arq's poll) still runs.
@@ -58,6 +61,14 @@ class Claimable:
     app_id: str | None
     sku_id: str | None
     data: dict[str, Any] | None
+    notice_id: str | None  # the notice's columns: None unless an operational delivery
+    notice_kind: NoticeKind | None
+    notice_webhook_id: str | None
+    notice_reason: DisabledReason | None
+    notice_percent: int | None
+    notice_delivery_id: str | None
+    notice_error_class: ErrorClass | None
+    notice_created_at: datetime | None
 
     def is_due(self, now: datetime) -> bool:
         if self.status != DeliveryStatus.PENDING:
@@ -66,6 +77,8 @@ class Claimable:
         return self.next_attempt_at is None or self.next_attempt_at <= now + EARLY_TOLERANCE
 
     def payload(self) -> dict[str, Any]:
+        if self.kind == DeliveryKind.OPERATIONAL:
+            return self._operational_payload()
         if (
             self.event_id is None
             or self.event_type is None
@@ -81,6 +94,29 @@ class Claimable:
             app_id=self.app_id,
             sku_id=self.sku_id,
             data=self.data,
+        )
+
+    def _operational_payload(self) -> dict[str, Any]:
+        if (
+            self.notice_id is None
+            or self.notice_kind is None
+            or self.notice_webhook_id is None
+            or self.notice_created_at is None
+        ):
+            raise ValueError(f"operational delivery {self.id} names no notice")
+        facts = {
+            "reason": self.notice_reason,
+            "percent": self.notice_percent,
+            "delivery_id": self.notice_delivery_id,
+            "error_class": self.notice_error_class,
+        }
+        return payloads.operational_payload(
+            event_type=self.notice_kind.event_type.value,
+            notice_id=self.notice_id,
+            webhook_id=self.notice_webhook_id,
+            noticed_at=self.notice_created_at,
+            # Only the facts of its kind: each kind always has the same ones.
+            facts={key: value for key, value in facts.items() if value is not None},
         )
 
     def signing_secrets(self, now: datetime) -> list[str]:
@@ -123,9 +159,18 @@ def _claimable(which: ColumnElement[bool]) -> Select[Any]:
             events.c.app_id,
             events.c.sku_id,
             events.c.data,
+            deliveries.c.notice_id,
+            notices.c.kind.label("notice_kind"),
+            notices.c.webhook_id.label("notice_webhook_id"),
+            notices.c.reason.label("notice_reason"),
+            notices.c.percent.label("notice_percent"),
+            notices.c.delivery_id.label("notice_delivery_id"),
+            notices.c.error_class.label("notice_error_class"),
+            notices.c.created_at.label("notice_created_at"),
         )
         .join_from(deliveries, webhooks, webhooks.c.id == deliveries.c.webhook_id)
         .outerjoin(events, events.c.id == deliveries.c.event_id)
+        .outerjoin(notices, notices.c.id == deliveries.c.notice_id)
         .where(which)
         .order_by(deliveries.c.id)
         # PostgreSQL: a row another worker is claiming or recording is left to it.

@@ -1,5 +1,5 @@
-"""What a webhook receives (docs/api.md#payloads): the payloads, their md5, and the json /
-xml / form bodies.
+"""What a webhook receives (docs/api.md#payloads): the payloads (test pings, events,
+operational events), their md5, and the json / xml / form bodies.
 
 Pure functions, no I/O. Every body is rendered from a JSON round trip of the payload, so
 the three formats carry exactly the values that the md5 covers, as plain JSON types and in
@@ -89,6 +89,25 @@ def event_payload(
         "app_id": app_id,
         "sku_id": sku_id,
         "data": dict(data),
+    }
+
+
+def operational_payload(
+    *,
+    event_type: str,
+    notice_id: str,
+    webhook_id: str,
+    noticed_at: datetime,
+    facts: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What an operations endpoint receives (docs/api.md#operations-webhooks): the
+    envelope of an event's payload, the notice as its id, the facts of its kind in `data`."""
+    return {
+        "type": event_type,
+        "epoch_timestamp": calendar.timegm(noticed_at.utctimetuple()),
+        "notice_id": notice_id,
+        "webhook_id": webhook_id,
+        "data": dict(facts),
     }
 
 

@@ -1,5 +1,6 @@
 """The record side of the bookkeeping (`workers/bookkeeping.py`): an attempt's outcome
-stored, its delivery moved on, and each webhook's failure streak judged."""
+stored, its delivery moved on, and each webhook's failure streak judged and announced
+(docs/api.md#operations-webhooks)."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -12,12 +13,14 @@ from sqlalchemy import (
 )
 
 from app.core import delivery_states, lifecycle
+from app.core.announcements import Announcer
 from app.core.db import Connection
 from app.core.delivery_states import Claim, Outcome, Transition
 from app.core.enums import (
     DeliveryKind,
     DeliveryStatus,
     DisabledReason,
+    NoticeKind,
 )
 from app.core.settings import Settings
 from app.core.tables import attempts, deliveries, webhooks
@@ -103,27 +106,32 @@ def move_on(
     }
 
 
+# The shares of STOREHOOKS_AUTO_DISABLE_AFTER_HOURS at which a failing webhook is announced
+# (webhook.failing), each once per streak; at 100 % it is turned off.
+FAILING_PERCENTS = (50, 75, 90)
+
+
 async def judge(
     connection: Connection,
     items: Sequence[tuple[Claim, Outcome]],
     now: datetime,
     settings: Settings,
+    announcer: Announcer,
 ) -> dict[str, DisabledReason]:
-    """Keeps each webhook's failure streak and turns off those that are gone (410) or
-    have failed every attempt for AUTO_DISABLE_AFTER_HOURS. Returns the ones turned off."""
-    succeeded = {claim.webhook_id for claim, outcome in items if outcome.succeeded}
+    """Keeps each webhook's failure streak: announces it failing at 50, 75 and 90 % of
+    AUTO_DISABLE_AFTER_HOURS and recovered at its first success after that, and turns off
+    those that are gone (410) or have failed every attempt for the whole time. Returns
+    the ones turned off."""
+    succeeded = {claim.webhook_id: claim for claim, outcome in items if outcome.succeeded}
     gone = {claim.webhook_id for claim, outcome in items if delivery_states.gone(claim, outcome)}
-    failed = {
-        claim.webhook_id
+    last_failure = {
+        claim.webhook_id: outcome
         for claim, outcome in items
-        if not outcome.succeeded and claim.kind == DeliveryKind.EVENT
-    } - succeeded
+        if not outcome.succeeded and claim.kind != DeliveryKind.TEST
+    }
+    failed = set(last_failure) - set(succeeded)
     if succeeded:
-        await connection.execute(
-            update(webhooks)
-            .where(webhooks.c.id.in_(sorted(succeeded)), webhooks.c.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
+        await _end_streaks(connection, succeeded, announcer)
     verdicts = dict.fromkeys(gone, DisabledReason.GONE)
     if failed:
         await connection.execute(
@@ -131,17 +139,83 @@ async def judge(
             .where(webhooks.c.id.in_(sorted(failed)), webhooks.c.failing_since.is_(None))
             .values(failing_since=now)
         )
-        threshold = now - timedelta(hours=settings.auto_disable_after_hours)
-        failing = await connection.execute(
-            select(webhooks.c.id).where(
-                webhooks.c.id.in_(sorted(failed - gone)),
-                webhooks.c.active.is_(True),
-                webhooks.c.failing_since <= threshold,
-            )
+        failing = await _judge_streaks(
+            connection, failed - gone, last_failure, now, settings, announcer
         )
-        verdicts |= dict.fromkeys(failing.scalars(), DisabledReason.FAILING)
+        verdicts |= dict.fromkeys(failing, DisabledReason.FAILING)
     turned_off: dict[str, DisabledReason] = {}
     for webhook_id, reason in sorted(verdicts.items()):
-        if await lifecycle.switch_off(connection, webhook_id, reason, now):
+        if await lifecycle.switch_off(connection, webhook_id, reason, now, announcer):
             turned_off[webhook_id] = reason
     return turned_off
+
+
+async def _end_streaks(
+    connection: Connection, succeeded: dict[str, Claim], announcer: Announcer
+) -> None:
+    """A success clears the failure clock; where a failing notice had gone out, the
+    webhook is announced recovered. The conditional update decides it, so two workers
+    recording successes at once announce it once."""
+    recovered = await connection.execute(
+        update(webhooks)
+        .where(webhooks.c.id.in_(sorted(succeeded)), webhooks.c.failing_notified_percent > 0)
+        .values(failing_since=None, failing_notified_percent=0)
+        .returning(webhooks.c.id)
+    )
+    for webhook_id in sorted(recovered.scalars()):
+        await announcer.announce(
+            NoticeKind.RECOVERED, webhook_id, delivery_id=succeeded[webhook_id].delivery_id
+        )
+    await connection.execute(
+        update(webhooks)
+        .where(webhooks.c.id.in_(sorted(succeeded)), webhooks.c.failing_since.is_not(None))
+        .values(failing_since=None)
+    )
+
+
+async def _judge_streaks(
+    connection: Connection,
+    failed: set[str],
+    last_failure: dict[str, Outcome],
+    now: datetime,
+    settings: Settings,
+    announcer: Announcer,
+) -> list[str]:
+    """The active webhooks among `failed` that have failed for the whole time (to turn
+    off); those past a further share of it are announced failing, the highest share
+    crossed only (a worker that was away does not send three at once)."""
+    limit = timedelta(hours=settings.auto_disable_after_hours)
+    rows = await connection.execute(
+        select(webhooks.c.id, webhooks.c.failing_since, webhooks.c.failing_notified_percent)
+        .where(
+            webhooks.c.id.in_(sorted(failed)),
+            webhooks.c.active.is_(True),
+            webhooks.c.failing_since.is_not(None),
+        )
+        .order_by(webhooks.c.id)
+    )
+    to_turn_off: list[str] = []
+    for webhook_id, failing_since, notified in rows.all():
+        share = (now - failing_since) / limit
+        if share >= 1:
+            to_turn_off.append(webhook_id)
+            continue
+        crossed = [percent for percent in FAILING_PERCENTS if share * 100 >= percent]
+        if not crossed or crossed[-1] <= notified:
+            continue
+        told = await connection.execute(
+            update(webhooks)
+            .where(
+                webhooks.c.id == webhook_id,
+                webhooks.c.failing_notified_percent < crossed[-1],
+            )
+            .values(failing_notified_percent=crossed[-1])
+        )
+        if told.rowcount == 1:
+            await announcer.announce(
+                NoticeKind.FAILING,
+                webhook_id,
+                percent=crossed[-1],
+                error_class=last_failure[webhook_id].error_class,
+            )
+    return to_turn_off

@@ -1,19 +1,20 @@
 """A webhook's lifecycle, one owner for the API and the workers alike: switched on,
 switched off (by its merchant, a failed test, a 410, failing for too long), deleted.
-Each change is its flag, its pending deliveries and its notice, in the caller's
-transaction (docs/api.md#webhooks)."""
+Each change is its flag, its pending deliveries and its notice (an operational event too,
+`app/core/announcements.py`), in the caller's transaction (docs/api.md#webhooks)."""
 
 from datetime import datetime
 
-from sqlalchemy import Update, delete, insert, update
+from sqlalchemy import Update, delete, update
 
+from app.core.announcements import Announcer
 from app.core.db import Connection
 from app.core.enums import DeliveryStatus, DisabledReason, NoticeKind
-from app.core.ids import new_id
-from app.core.tables import actions, deliveries, notices, webhooks
+from app.core.tables import actions, deliveries, webhooks
 
-# The service's own doing, which its merchant hears of through a notice; a merchant's
-# switch and a failed test (seen on the spot) leave none.
+# The service's own doing, which its merchant hears of through a `disabled` notice
+# (webhook.disabled); a merchant's switch leaves none, and a failed test has a notice of
+# its own, `test_failed`, recorded by the bookkeeping with the failed ping.
 NOTIFIED = frozenset({DisabledReason.GONE, DisabledReason.FAILING})
 
 
@@ -35,12 +36,19 @@ def cancel_pending(webhook_id: str, why: str, now: datetime) -> Update:
 
 
 async def switch_off(
-    connection: Connection, webhook_id: str, reason: DisabledReason, now: datetime
+    connection: Connection,
+    webhook_id: str,
+    reason: DisabledReason,
+    now: datetime,
+    announcer: Announcer | None = None,
 ) -> bool:
     """Turns a webhook off for `reason`, ends its pending deliveries and, for the
-    service's own reasons, records a notice. The service turns off only an active
-    webhook (False when it was off already, its first reason kept); its merchant's
-    switch always records `manual`, over any earlier reason."""
+    service's own reasons (gone, failing), announces it (a notice, and an operational
+    event): those need an `announcer`. The service turns off only an active webhook
+    (False when it was off already, its first reason kept); its merchant's switch
+    always records `manual`, over any earlier reason."""
+    if reason in NOTIFIED and announcer is None:
+        raise ValueError(f"turning a webhook off for {reason.value} is announced")
     which = webhooks.c.id == webhook_id
     if reason is not DisabledReason.MANUAL:
         which &= webhooks.c.active.is_(True)
@@ -56,17 +64,8 @@ async def switch_off(
         return False
     why = f"Not sent: the webhook was turned off ({reason.value})."
     await connection.execute(cancel_pending(webhook_id, why, now))
-    if reason in NOTIFIED:
-        await connection.execute(
-            insert(notices).values(
-                id=new_id("ntc"),
-                account_id=account_id,
-                webhook_id=webhook_id,
-                kind=NoticeKind.DISABLED,
-                reason=reason,
-                created_at=now,
-            )
-        )
+    if reason in NOTIFIED and announcer is not None:
+        await announcer.announce(NoticeKind.DISABLED, webhook_id, reason=reason)
     return True
 
 
@@ -75,7 +74,13 @@ async def switch_on(connection: Connection, webhook_id: str, now: datetime) -> N
     await connection.execute(
         update(webhooks)
         .where(webhooks.c.id == webhook_id)
-        .values(active=True, disabled_reason=None, failing_since=None, updated_at=now)
+        .values(
+            active=True,
+            disabled_reason=None,
+            failing_since=None,
+            failing_notified_percent=0,
+            updated_at=now,
+        )
     )
 
 

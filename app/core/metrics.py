@@ -39,3 +39,9 @@ WEBHOOKS_DISABLED = Counter(
     "Webhooks turned off by the service, by reason: test_failed, gone (410), failing.",
     ["reason"],
 )
+NOTICES = Counter(
+    "storehooks_notices",
+    "Notices recorded, by kind (each also an operational event): disabled, failing, "
+    "recovered, delivery_exhausted, test_failed.",
+    ["kind"],
+)
