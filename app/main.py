@@ -23,6 +23,7 @@ from app.errors import install_error_handlers
 from app.events.router import router as events_router
 from app.events.writer import EventWriter
 from app.notices.router import router as notices_router
+from app.operations_webhooks.router import router as operations_webhooks_router
 from app.ops.router import router as ops_router
 from app.resources import Resources
 from app.webhooks.router import router as webhooks_router
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events_router,
         deliveries_router,
         notices_router,
+        operations_webhooks_router,
         ops_router,
     ):
         app.include_router(router)

@@ -118,6 +118,27 @@ CONTRACT_ENDPOINTS = [
     # The world's delivery is pending, and retrying a pending delivery is a 409.
     Endpoint("POST", "/deliveries/{delivery_id}/retry", Scope.DELIVERIES_RETRY, 409),
     Endpoint("GET", "/notices", Scope.WEBHOOKS_READ, 200),
+    Endpoint("GET", "/operations-webhooks", Scope.WEBHOOKS_READ, 200),
+    Endpoint("POST", "/operations-webhooks", Scope.WEBHOOKS_CREATE, 201, WEBHOOK_BODY),
+    Endpoint("GET", "/operations-webhooks/{operations_webhook_id}", Scope.WEBHOOKS_READ, 200),
+    Endpoint(
+        "PATCH",
+        "/operations-webhooks/{operations_webhook_id}",
+        Scope.WEBHOOKS_UPDATE,
+        200,
+        {"name": "renamed"},
+    ),
+    Endpoint("DELETE", "/operations-webhooks/{operations_webhook_id}", Scope.WEBHOOKS_DELETE, 204),
+    Endpoint(
+        "GET", "/operations-webhooks/{operations_webhook_id}/secret", Scope.WEBHOOKS_UPDATE, 200
+    ),
+    Endpoint(
+        "POST",
+        "/operations-webhooks/{operations_webhook_id}/secret/rotate",
+        Scope.WEBHOOKS_UPDATE,
+        200,
+    ),
+    Endpoint("POST", "/operations-webhooks/{operations_webhook_id}/test", Scope.WEBHOOKS_TEST, 202),
 ]
 
 
@@ -142,8 +163,11 @@ async def ids(tenant: Tenant) -> dict[str, str]:
     deliveries = (await tenant.api.get("/deliveries", params={"event_id": event["id"]})).json()
     # keys:manage alone may revoke it: it holds no scope beyond that, nor is it the last.
     spare_key = await create_key(tenant.api, "keys:manage", name="spare")
+    operations = await tenant.api.post("/operations-webhooks", json=WEBHOOK_BODY)
+    assert operations.status_code == 201, operations.text
     return {
         "webhook_id": webhook["id"],
+        "operations_webhook_id": operations.json()["id"],
         "action_id": action["id"],
         "event_id": event["id"],
         "delivery_id": deliveries["data"][0]["id"],

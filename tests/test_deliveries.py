@@ -17,6 +17,7 @@ DELIVERY_FIELDS = {
     "id",
     "webhook_id",
     "event_id",
+    "notice_id",
     "kind",
     "status",
     "attempt_count",

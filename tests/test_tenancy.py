@@ -10,12 +10,13 @@ import pytest
 from app.core.ids import new_id
 from app.core.settings import Settings
 from app.main import create_app
-from tests.conftest import Tenant, client_for, me
+from tests.conftest import WEBHOOK_BODY, Tenant, client_for, me
 from tests.support.problems import assert_problem
 from tests.support.routes import normalize, served_routes
 
 ID_PREFIXES = {
     "webhook_id": "wh",
+    "operations_webhook_id": "wh",
     "action_id": "act",
     "event_id": "evt",
     "delivery_id": "dlv",
@@ -42,6 +43,10 @@ async def populate(tenant: Tenant, name: str, app_id: str) -> World:
     [delivery] = deliveries.json()["data"]
     key = await tenant.api.post("/api-keys", json={"name": "spare", "scopes": ["events:read"]})
     assert key.status_code == 201, key.text
+    operations = await tenant.api.post(
+        "/operations-webhooks", json={**WEBHOOK_BODY, "name": f"{name} ops"}
+    )
+    assert operations.status_code == 201, operations.text
     return World(
         tenant=tenant,
         app_id=app_id,
@@ -51,6 +56,7 @@ async def populate(tenant: Tenant, name: str, app_id: str) -> World:
             "event_id": event["id"],
             "delivery_id": delivery["id"],
             "key_id": key.json()["id"],
+            "operations_webhook_id": operations.json()["id"],
         },
         key_token=key.json()["api_key"],
     )
@@ -77,6 +83,9 @@ async def snapshot(world: World) -> dict[str, Any]:
         "delivery": f"/deliveries/{ids['delivery_id']}",
         "keys": "/api-keys",
         "webhooks": "/webhooks",
+        "operations_webhook": f"/operations-webhooks/{ids['operations_webhook_id']}",
+        "operations_secret": f"/operations-webhooks/{ids['operations_webhook_id']}/secret",
+        "operations_webhooks": "/operations-webhooks",
     }
     state: dict[str, Any] = {}
     for name, path in reads.items():
@@ -138,6 +147,28 @@ PROBES = [
     Probe("get-delivery", "GET", "/deliveries/{delivery_id}"),
     Probe("retry-delivery", "POST", "/deliveries/{delivery_id}/retry"),
     Probe("revoke-key", "DELETE", "/api-keys/{key_id}"),
+    Probe("get-operations-webhook", "GET", "/operations-webhooks/{operations_webhook_id}"),
+    Probe(
+        "patch-operations-webhook",
+        "PATCH",
+        "/operations-webhooks/{operations_webhook_id}",
+        {"url": "https://evil.example.com/ops", "active": False},
+    ),
+    Probe("delete-operations-webhook", "DELETE", "/operations-webhooks/{operations_webhook_id}"),
+    Probe("read-operations-secret", "GET", "/operations-webhooks/{operations_webhook_id}/secret"),
+    Probe(
+        "rotate-operations-secret",
+        "POST",
+        "/operations-webhooks/{operations_webhook_id}/secret/rotate",
+    ),
+    Probe("test-operations-webhook", "POST", "/operations-webhooks/{operations_webhook_id}/test"),
+    # An id of the other collection is no operations webhook, even the caller's own.
+    Probe(
+        "own-webhook-as-operations-webhook",
+        "GET",
+        "/operations-webhooks/{webhook_id}",
+        own=("webhook_id",),
+    ),
 ]
 
 
@@ -223,6 +254,7 @@ async def owner_key_id(world: World) -> str:
 
 LISTS: dict[str, tuple[str, dict[str, str], str]] = {
     "webhooks": ("/webhooks", {}, "webhook_id"),
+    "operations-webhooks": ("/operations-webhooks", {}, "operations_webhook_id"),
     "actions": ("/actions", {}, "action_id"),
     "events": ("/events", {}, "event_id"),
     "deliveries": ("/deliveries", {}, "delivery_id"),

@@ -15,6 +15,10 @@ class DeliveryOut(BaseModel):
     id: str
     webhook_id: str
     event_id: str | None
+    notice_id: str | None = Field(
+        description="The notice an `operational` delivery sends to an operations webhook "
+        "(docs/api.md#operations-webhooks); null for events and test pings."
+    )
     kind: DeliveryKind
     status: DeliveryStatus
     attempt_count: int

@@ -1,4 +1,4 @@
-"""The /notices route (docs/delivery.md, Automatic disabling)."""
+"""The /notices route (docs/api.md#notices)."""
 
 from typing import Annotated
 
@@ -24,7 +24,9 @@ async def list_notices(
     page: PageDep,
     webhook_id: str | None = None,
 ) -> NoticePage:
-    """Webhooks turned off by the service (a 410, or failing for too long), newest first."""
+    """What the service noticed about the account's webhooks and operations endpoints
+    (turned off, failing, recovered, a delivery exhausted, a test failed), newest first;
+    each was also sent to the operations webhooks as an operational event."""
     rows, next_cursor = await service.list_page(
         session, principal.account_id, page, webhook_id=webhook_id
     )

@@ -1,4 +1,4 @@
-"""Reading notices; the workers write them (app/core/lifecycle.switch_off)."""
+"""Reading notices; the workers write them (app/core/announcements.py)."""
 
 from collections.abc import Sequence
 

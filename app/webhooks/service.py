@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import lifecycle, queue
 from app.core.db import utcnow
-from app.core.enums import DeliveryStatus, DisabledReason, SignatureScheme
+from app.core.enums import DeliveryStatus, DisabledReason, SignatureScheme, WebhookPurpose
 from app.core.ids import new_id
 from app.core.models import Delivery, Webhook
 from app.core.outbound_safety import literal_ip, refused_reason
@@ -39,7 +39,12 @@ def check_target(url: str, allow_private_networks: bool) -> None:
         )
 
 
-async def create(session: AsyncSession, account_id: str, body: WebhookCreate) -> Webhook:
+async def create(
+    session: AsyncSession,
+    account_id: str,
+    body: WebhookCreate,
+    purpose: WebhookPurpose = WebhookPurpose.EVENTS,
+) -> Webhook:
     now = utcnow()
     key = generate_signing_key(body.signature_scheme)
     webhook = Webhook(
@@ -57,6 +62,7 @@ async def create(session: AsyncSession, account_id: str, body: WebhookCreate) ->
         signature_scheme=body.signature_scheme,
         secret=key.secret,
         public_key=key.public_key,
+        purpose=purpose,
         created_at=now,
         updated_at=now,
     )
@@ -65,23 +71,35 @@ async def create(session: AsyncSession, account_id: str, body: WebhookCreate) ->
     return webhook
 
 
-async def get(session: AsyncSession, account_id: str, webhook_id: str) -> Webhook:
-    """The caller's live webhook, or 404 exactly as if it did not exist."""
+async def get(
+    session: AsyncSession,
+    account_id: str,
+    webhook_id: str,
+    purpose: WebhookPurpose = WebhookPurpose.EVENTS,
+) -> Webhook:
+    """The caller's live webhook of that purpose, or 404 exactly as if it did not exist:
+    an operations endpoint is no webhook under /webhooks, and the other way round."""
+    noun = "webhook" if purpose is WebhookPurpose.EVENTS else "operations webhook"
     return await get_owned(
         session,
         Webhook,
         account_id,
         webhook_id,
-        "webhook",
-        ended=lambda w: w.deleted_at is not None,
+        noun,
+        ended=lambda w: w.deleted_at is not None or w.purpose is not purpose,
     )
 
 
 async def list_page(
-    session: AsyncSession, account_id: str, params: PageParams
+    session: AsyncSession,
+    account_id: str,
+    params: PageParams,
+    purpose: WebhookPurpose = WebhookPurpose.EVENTS,
 ) -> tuple[Sequence[Webhook], str | None]:
     statement = select(Webhook).where(
-        Webhook.account_id == account_id, Webhook.deleted_at.is_(None)
+        Webhook.account_id == account_id,
+        Webhook.deleted_at.is_(None),
+        Webhook.purpose == purpose,
     )
     return await fetch_page(session, statement, Webhook.id, params)
 
