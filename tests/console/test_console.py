@@ -409,3 +409,34 @@ async def test_screenshots_of_the_list_and_a_detail_page(
         await expect(deliveries.get_by_role("table", name="Attempts of delivery")).to_be_visible()
         await page.screenshot(path=directory / "console-detail.png", full_page=True)
         assert (directory / "console-list.png").stat().st_size > 10_000
+
+
+async def test_the_list_shows_the_operations_web_hooks_and_their_state(
+    page: Page, console: Console, receiver: Receiver
+) -> None:
+    body = {"http_method": "POST", "payload_type": "json"}
+    for name, url in (("pager", "https://ops.example.com/pager"), ("broken", receiver.url)):
+        response = await console.api.post(
+            "/operations-webhooks", json={**body, "name": name, "url": url}
+        )
+        assert response.status_code == 201, response.text
+        broken = response.json()
+    receiver.default = Answer(500)
+    ping = await console.api.post(f"/operations-webhooks/{broken['id']}/test")
+    assert ping.status_code == 202, ping.text
+    await wait_for_deliveries(console, broken["id"], "failed")
+    await console.webhook("https://hooks.example.com/orders")
+
+    await sign_in(page, await console.key(*READ_ONLY))
+
+    section = page.get_by_role("region", name="Operations Web Hooks")
+    await expect(section.get_by_role("row")).to_have_count(3)  # the header and two
+    pager = section.get_by_role("row").filter(has_text="pager")
+    await expect(pager).to_contain_text("https://ops.example.com/pager")
+    await expect(pager).to_contain_text("Active")
+    await expect(section.get_by_role("row").filter(has_text="broken")).to_contain_text(
+        "Inactive · test failed"
+    )
+    hooks = page.get_by_role("table", name="Web hooks of this account", exact=True)
+    await expect(hooks.get_by_role("row")).to_have_count(2)  # the operations ones are apart
+    await expect(hooks).to_contain_text("orders")

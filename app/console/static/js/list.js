@@ -1,4 +1,5 @@
-// Web Hooks: the list, with each hook's last 24 h of deliveries and the trash icon.
+// Web Hooks: the list, with each hook's last 24 h of deliveries and the trash icon; below
+// it, read-only, the account's operations web hooks and their state (docs/api.md#operations-webhooks).
 
 import { api, can, query } from "./api.js";
 import { activeBadge, alertBox, confirmDialog, fill, h, PAYLOAD_LABELS, showAlert } from "./dom.js";
@@ -35,7 +36,32 @@ export async function listView(main, signal) {
     rows);
   fill(main, heading, problem,
     count ? table : h("p", { class: "empty" }, "No web hooks yet."),
-    more);
+    more,
+    await operationsSection(signal));
+}
+
+// Where the account's operational events go (a webhook failing, turned off, recovered, a
+// delivery exhausted, a failed test), and whether each endpoint is still on: an
+// operations web hook the service turned off shows it here, never silently.
+async function operationsSection(signal) {
+  const page = await api("GET", query("/operations-webhooks", { limit: 200 }), { signal });
+  const section = h("section", { "aria-labelledby": "operations-heading" },
+    h("h2", { id: "operations-heading" }, "Operations Web Hooks"));
+  if (!page.data.length) {
+    section.append(h("p", { class: "empty" }, "No operations web hooks: add one with POST /operations-webhooks."));
+    return section;
+  }
+  section.append(h("table", { class: "webhooks" },
+    h("caption", { class: "visually-hidden" }, "Operations web hooks of this account"),
+    h("thead", {}, h("tr", {},
+      ["Name", "URI End Point", "Method", "Payload", "Status"].map((label) => h("th", { scope: "col" }, label)))),
+    h("tbody", {}, ...page.data.map((endpoint) => h("tr", { "data-operations-webhook-id": endpoint.id },
+      h("td", { "data-label": "Name" }, endpoint.name),
+      h("td", { "data-label": "URI End Point", class: "url" }, endpoint.url),
+      h("td", { "data-label": "Method" }, endpoint.http_method),
+      h("td", { "data-label": "Payload" }, PAYLOAD_LABELS[endpoint.payload_type] ?? endpoint.payload_type),
+      h("td", { "data-label": "Status" }, activeBadge(endpoint)))))));
+  return section;
 }
 
 function row(webhook, problem, signal) {
