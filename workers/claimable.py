@@ -58,6 +58,7 @@ class Claimable:
     app_id: str | None
     sku_id: str | None
     data: dict[str, Any] | None
+    traceparent: str | None
 
     def is_due(self, now: datetime) -> bool:
         if self.status != DeliveryStatus.PENDING:
@@ -123,6 +124,7 @@ def _claimable(which: ColumnElement[bool]) -> Select[Any]:
             events.c.app_id,
             events.c.sku_id,
             events.c.data,
+            events.c.traceparent,
         )
         .join_from(deliveries, webhooks, webhooks.c.id == deliveries.c.webhook_id)
         .outerjoin(events, events.c.id == deliveries.c.event_id)
