@@ -2,11 +2,12 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from app import __version__, openapi
+from app import __version__, openapi, request_spans
 from app.actions.router import router as actions_router
 from app.api_docs.mount import mount_api_docs
 from app.auth.body_guard import on_validation_error_after_auth
@@ -15,7 +16,7 @@ from app.auth.rate_limit import RateLimiter
 from app.auth.router import router as auth_router
 from app.body_limit import BodyLimitMiddleware
 from app.console.mount import mount_console
-from app.core import queue
+from app.core import queue, tracing
 from app.core.db import make_engine, make_sessionmaker, read_only
 from app.core.settings import Settings, get_settings
 from app.deliveries.router import router as deliveries_router
@@ -28,14 +29,24 @@ from app.ops.router import router as ops_router
 from app.resources import Resources
 from app.webhooks.router import router as webhooks_router
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None, span_exporter: "SpanExporter | None" = None
+) -> FastAPI:
+    """`span_exporter` switches tracing on with it in place of OTLP (the tests')."""
     settings = settings or get_settings()
+    traced = tracing.start(settings, tracing.API, span_exporter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         redis = queue.connect(settings.redis_url)
+        if traced is not None:
+            traced.instrument_engine(engine.sync_engine)
+            traced.instrument_redis(redis)
         app.state.resources = Resources(
             settings=settings,
             engine=engine,
@@ -44,12 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             key_lookup=KeyLookup(read_only(engine)),
             rate_limiter=RateLimiter(settings.rate_limit_per_second),
             event_writer=EventWriter(engine, redis, settings.max_attempts),
+            tracing=traced,
         )
         try:
             yield
         finally:
             await redis.aclose()
             await engine.dispose()
+            if traced is not None:
+                traced.shutdown()
 
     app = FastAPI(
         title="storehooks",
@@ -76,4 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     mount_console(app)
     mount_api_docs(app)
+    if traced is not None:
+        request_spans.instrument(app, traced)
     return app

@@ -10,6 +10,7 @@ from app.auth.lookup import KeyLookup
 from app.auth.rate_limit import RateLimiter
 from app.core import queue
 from app.core.settings import Settings
+from app.core.tracing import Tracing
 from app.events.writer import EventWriter
 
 
@@ -22,6 +23,7 @@ class Resources:
     key_lookup: KeyLookup
     rate_limiter: RateLimiter
     event_writer: EventWriter
+    tracing: Tracing | None = None  # None: tracing is off
 
 
 def of(app: ASGIApp) -> Resources:

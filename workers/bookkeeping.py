@@ -56,6 +56,7 @@ from app.core.enums import (
 )
 from app.core.metrics import DELIVERIES_FINISHED, WEBHOOKS_DISABLED
 from app.core.settings import Settings
+from app.core.tracing import Tracing
 from app.core.unit_of_work import unit_of_work
 from workers import claimable, claiming, recording
 from workers.claimable import Claimable
@@ -85,10 +86,12 @@ class Bookkeeper:
         settings: Settings,
         redis: queue.Client | None = None,
         room: Callable[[int], int] = lambda finishing: 0,
+        tracing: Tracing | None = None,
     ) -> None:
         """`room(n)`: how many attempts the caller takes on when n of its attempts are
-        being recorded (0: hand nothing off, e.g. while the worker stops)."""
-        self._begin, self.close = transactions_for(engine)
+        being recorded (0: hand nothing off, e.g. while the worker stops); `tracing`: a
+        span per statement of its transactions."""
+        self._begin, self.close = transactions_for(engine, tracing)
         self._settings = settings
         self._redis = redis
         self.room = room

@@ -61,6 +61,7 @@ class Claimable:
     app_id: str | None
     sku_id: str | None
     data: dict[str, Any] | None
+    traceparent: str | None
     notice_id: str | None  # the notice's columns: None unless an operational delivery
     notice_kind: NoticeKind | None
     notice_webhook_id: str | None
@@ -159,6 +160,7 @@ def _claimable(which: ColumnElement[bool]) -> Select[Any]:
             events.c.app_id,
             events.c.sku_id,
             events.c.data,
+            events.c.traceparent,
             deliveries.c.notice_id,
             notices.c.kind.label("notice_kind"),
             notices.c.webhook_id.label("notice_webhook_id"),

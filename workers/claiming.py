@@ -131,6 +131,7 @@ async def claim_row(
         secrets=row.signing_secrets(now),
         success_statuses=row.success_statuses,
         ordering_key=row.ordering_key,
+        traceparent=row.traceparent,
     )
 
 

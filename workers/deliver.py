@@ -12,13 +12,15 @@ import time
 from collections.abc import Iterator
 
 import httpx
+from opentelemetry.trace import Tracer
 
+from app.core import traceparent, tracing
 from app.core.delivery_states import Claim, Outcome
 from app.core.enums import ErrorClass, SuccessStatuses
 from app.core.metrics import ATTEMPT_SECONDS, ATTEMPTS
 from app.core.retry_policy import parse_retry_after
 from app.core.signing import notification_headers
-from workers import payloads
+from workers import payloads, spans
 from workers.transport import USER_AGENT, RefusedTarget, UnresolvableHost
 
 RESPONSE_BODY_LIMIT = 1024
@@ -27,10 +29,32 @@ logger = logging.getLogger(__name__)
 
 
 async def send(
-    transport: httpx.AsyncBaseTransport, claim: Claim, timeout_seconds: float
+    transport: httpx.AsyncBaseTransport,
+    claim: Claim,
+    timeout_seconds: float,
+    tracer: Tracer | None = None,
 ) -> Outcome:
     """One attempt through the worker's transport (`workers/transport.py`): no client in
-    between, so nothing of one receiver's answer (a cookie, say) reaches another."""
+    between, so nothing of one receiver's answer (a cookie, say) reaches another.
+
+    The notification's `traceparent` continues the event's trace: with `tracer`, from
+    the span of this send (the transport is aiohttp's, which no httpx instrumentation
+    sees, so the span is made here); without, the stored header as it is, since a hop
+    that records nothing passes its parent on (W3C Trace Context). A test ping, which
+    has no event, starts a trace per attempt."""
+    if tracer is None:
+        header = claim.traceparent or traceparent.new().header
+        return await _send(transport, claim, timeout_seconds, header)
+    with spans.sending(tracer, claim) as span:
+        header = tracing.header_of(span.get_span_context())
+        outcome = await _send(transport, claim, timeout_seconds, header)
+        spans.annotate(span, outcome)
+    return outcome
+
+
+async def _send(
+    transport: httpx.AsyncBaseTransport, claim: Claim, timeout_seconds: float, trace: str
+) -> Outcome:
     started = time.perf_counter()
     status_code: int | None = None
     response_body: str | None = None
@@ -60,6 +84,7 @@ async def send(
             secrets=claim.secrets,
             user_agent=USER_AGENT,
         )
+        headers["traceparent"] = trace  # not signed: Standard Webhooks signs id.timestamp.body
         async with asyncio.timeout(timeout_seconds):
             request = httpx.Request(claim.method.value, claim.url, content=body, headers=headers)
             response = await transport.handle_async_request(request)

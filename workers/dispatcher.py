@@ -15,9 +15,11 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanContext, Tracer
 
-from app.core.delivery_states import Claim
-from workers.bookkeeping import Bookkeeper
+from app.core.delivery_states import Claim, Outcome
+from workers import spans
+from workers.bookkeeping import Bookkeeper, Recorded
 from workers.deliver import report, send
 
 logger = logging.getLogger(__name__)
@@ -32,8 +34,11 @@ class Dispatcher:
         transport: httpx.AsyncBaseTransport,
         timeout_seconds: float,
         capacity: int,
+        tracer: Tracer | None = None,
     ) -> None:
+        """`tracer`: spans for each claim, attempt, send and record (None: tracing off)."""
         self._bookkeeper = bookkeeper
+        self._tracer = tracer
         self._transport = transport
         self._timeout = timeout_seconds
         self._capacity = capacity
@@ -66,9 +71,15 @@ class Dispatcher:
     async def deliver(self, delivery_id: str) -> None:
         """This delivery's next attempt, if it can be claimed now, and then whatever the
         records hand on; returns when nothing is left to carry on with."""
-        claim = await self._bookkeeper.claim(delivery_id)
+        claimed_by: SpanContext | None = None
+        if self._tracer is None:
+            claim = await self._bookkeeper.claim(delivery_id)
+        else:
+            with spans.claiming(self._tracer, delivery_id) as span:
+                claim = await self._bookkeeper.claim(delivery_id)
+            claimed_by = span.get_span_context()
         if claim is not None:
-            await self._carry_on(claim)
+            await self._carry_on(claim, claimed_by)
 
     async def wait(self) -> None:
         """Until the tasks this dispatcher started itself have ended."""
@@ -98,15 +109,28 @@ class Dispatcher:
         except Exception:  # the database or Redis failed: the lease and the sweeper recover
             logger.exception("an attempt's bookkeeping failed; the sweeper will retry it")
 
-    async def _carry_on(self, claim: Claim) -> None:
+    async def _carry_on(self, claim: Claim, claimed_by: SpanContext | None = None) -> None:
         current: Claim | None = claim
         while current is not None:
-            outcome = await send(self._transport, current, self._timeout)
-            recorded = await self._bookkeeper.record(current, outcome)
+            outcome, recorded, claimed_by = await self._attempt(current, claimed_by)
             report(current, outcome)
             for beside in recorded.next_claims[1:]:
-                self._launch(self._carry_on(beside))
+                self._launch(self._carry_on(beside, claimed_by))
             current = recorded.next_claims[0] if recorded.next_claims else None
+
+    async def _attempt(
+        self, claim: Claim, claimed_by: SpanContext | None
+    ) -> tuple[Outcome, Recorded, SpanContext | None]:
+        """Sends and records one attempt; with tracing, also the span of the record,
+        which claimed whatever it hands on."""
+        if self._tracer is None:
+            outcome = await send(self._transport, claim, self._timeout)
+            return outcome, await self._bookkeeper.record(claim, outcome), None
+        with spans.attempting(self._tracer, claim, claimed_by):
+            outcome = await send(self._transport, claim, self._timeout, self._tracer)
+            with spans.recording(self._tracer) as span:
+                recorded = await self._bookkeeper.record(claim, outcome)
+        return outcome, recorded, span.get_span_context()
 
 
 async def deliver(ctx: dict[str, Any], delivery_id: str) -> None:

@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.settings import Settings
+from app.core.tracing import Tracing
 from workers.bookkeeping import Bookkeeper
 from workers.dispatcher import Dispatcher
 
@@ -24,6 +25,7 @@ class Resources:
     http: httpx.AsyncBaseTransport
     dispatcher: Dispatcher
     metrics_server: WSGIServer | None
+    tracing: Tracing | None = None
 
 
 def of(ctx: dict[str, Any]) -> Resources:

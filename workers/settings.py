@@ -5,14 +5,14 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIServer
 
 import uvloop
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
-from app.core import queue
+from app.core import queue, tracing
 from app.core.db import make_engine, make_sessionmaker
 from app.core.settings import Settings, get_settings
 from workers import resources
@@ -23,6 +23,9 @@ from workers.retention import purge
 from workers.sweeper import sweep
 from workers.transport import make_transport
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 logger = logging.getLogger(__name__)
 
 # arq's own jobs at once: the sweeper and the retention cron.
@@ -31,11 +34,18 @@ MAX_CONCURRENT_JOBS = 10
 
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or get_settings()
+    traced = tracing.start(settings, tracing.WORKER, ctx.get("span_exporter"))
     engine = make_engine(settings.database_url)
-    bookkeeper = Bookkeeper(engine, settings, ctx["redis"])
+    if traced is not None:
+        traced.instrument_engine(engine.sync_engine)
+    bookkeeper = Bookkeeper(engine, settings, ctx["redis"], tracing=traced)
     http = make_transport(settings, max_connections=settings.worker_concurrency * 2)
     dispatcher = Dispatcher(
-        bookkeeper, http, settings.delivery_timeout_seconds, capacity=settings.worker_concurrency
+        bookkeeper,
+        http,
+        settings.delivery_timeout_seconds,
+        capacity=settings.worker_concurrency,
+        tracer=traced.tracer if traced is not None else None,
     )
     ctx["resources"] = Resources(
         settings=settings,
@@ -45,6 +55,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         http=http,
         dispatcher=dispatcher,
         metrics_server=_serve_metrics(settings.worker_metrics_port, settings.worker_metrics_host),
+        tracing=traced,
     )
     ctx["dispatcher"] = dispatcher  # where the queue's worker finds it
 
@@ -59,6 +70,8 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     if held.metrics_server is not None:
         held.metrics_server.shutdown()
         held.metrics_server.server_close()
+    if held.tracing is not None:
+        held.tracing.shutdown()
 
 
 def _serve_metrics(port: int, host: str) -> WSGIServer | None:
@@ -73,8 +86,14 @@ def _serve_metrics(port: int, host: str) -> WSGIServer | None:
     return server
 
 
-def worker_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for the queue's worker (also used by the tests' in-process workers)."""
+def worker_options(
+    settings: Settings, span_exporter: "SpanExporter | None" = None
+) -> dict[str, Any]:
+    """Keyword arguments for the queue's worker (also used by the tests' in-process
+    workers); `span_exporter` switches tracing on with it in place of OTLP (the tests')."""
+    ctx: dict[str, Any] = {"settings": settings}
+    if span_exporter is not None:
+        ctx["span_exporter"] = span_exporter
     return queue.worker_options(
         redis_url=settings.redis_url,
         deliver=deliver,
@@ -83,7 +102,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         purge=purge,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
-        ctx={"settings": settings},
+        ctx=ctx,
         max_jobs=MAX_CONCURRENT_JOBS,
         job_timeout_seconds=lease(settings).total_seconds(),
         # SIGTERM/SIGINT: take no new job, let the attempts in flight finish (each is

@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 
 from app.core.db import Connection, Rows
 from app.core.storage_faults import keeps_connection_broken
+from app.core.tracing import Tracing
 
 # How long a transaction waits for SQLite's write lock, as the API's busy timeout.
 LOCK_TIMEOUT_SECONDS = 30.0
@@ -50,8 +51,10 @@ class InlineConnection:
 class InlineSQLite:
     """Transactions on one sqlite3 connection, on the event loop's thread."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, tracing: Tracing | None = None) -> None:
         self._engine = _sync_engine(engine)
+        if tracing is not None:
+            tracing.instrument_engine(self._engine)
         self._connection: SyncConnection | None = None
         self._one_at_a_time = asyncio.Lock()
 
@@ -94,12 +97,15 @@ class InlineSQLite:
         self._engine.dispose()
 
 
-def transactions_for(engine: AsyncEngine) -> tuple[Transactions, Callable[[], None]]:
+def transactions_for(
+    engine: AsyncEngine, tracing: Tracing | None = None
+) -> tuple[Transactions, Callable[[], None]]:
     """How to begin a transaction on this engine's database, and how to let go of
-    what that holds."""
+    what that holds. `tracing` instruments the SQLite connection the engine's
+    instrumentation does not reach (the engine itself is its owner's to instrument)."""
     if engine.dialect.name != "sqlite":
         return engine.begin, lambda: None
-    inline = InlineSQLite(engine)
+    inline = InlineSQLite(engine, tracing)
     return inline.begin, inline.close
 
 

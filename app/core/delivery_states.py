@@ -34,6 +34,9 @@ class Claim:
     secrets: list[str]
     success_statuses: SuccessStatuses = SuccessStatuses.ONLY_200
     ordering_key: str | None = None
+    # The event's W3C traceparent, which the send continues (None: a test ping, or an
+    # event stored before traces were kept; each attempt then starts a trace of its own).
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,9 @@ class Event(Base):
     # Kept so that a repeated Idempotency-Key can answer the first response again.
     delivery_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The W3C traceparent the event's notifications continue (app/core/traceparent.py);
+    # null for events stored before it was kept.
+    traceparent: Mapped[str | None] = mapped_column(String(55), default=None)
 
 
 class Delivery(Base):

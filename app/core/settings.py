@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
     # The interface it listens on: this machine only, like the API, unless told otherwise.
     worker_metrics_host: str = "127.0.0.1"
+    # Where both processes send their traces (OTLP over HTTP, a base URL such as
+    # http://collector:4318); unset, and without the standard OTEL_* variables, nothing is
+    # traced (docs/operations.md#tracing).
+    otel_exporter_otlp_endpoint: str | None = None
 
     @field_validator("sweep_interval_seconds")
     @classmethod

@@ -13,6 +13,7 @@ from app.errors import problem_responses
 from app.events import service
 from app.events.idempotency import IdempotencyKeyDep
 from app.events.schemas import EventAccepted, EventCreate, EventOut, EventPage
+from app.events.trace_context import TraceParentDep
 from app.events.writer import Submission
 from app.json_body import JsonRoute
 from app.pagination import PageDep
@@ -44,11 +45,13 @@ async def post_event(
     body: EventCreate,
     principal: Annotated[Principal, requires(Scope.EVENTS_WRITE)],
     idempotency_key: IdempotencyKeyDep,
+    traceparent: TraceParentDep,
     request: Request,
     response: Response,
 ) -> EventAccepted:
     writer = resources.of(request.app).event_writer
-    accepted = await writer.accept(Submission(principal.account_id, body, idempotency_key))
+    submission = Submission(principal.account_id, body, idempotency_key, traceparent)
+    accepted = await writer.accept(submission)
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:

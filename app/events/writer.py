@@ -48,6 +48,8 @@ class Submission:
     account_id: str
     body: EventCreate
     idempotency_key: str | None
+    # The W3C traceparent stored with the event: each request of a batch keeps its own.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ def _event_row(submission: Submission, now: datetime) -> dict[str, Any]:
         "idempotency_key": submission.idempotency_key,
         "ordering_key": body.ordering_key,
         "created_at": now,
+        "traceparent": submission.traceparent,
     }
 
 

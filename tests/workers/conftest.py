@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from app.core.queue import DeliveryWorker
 from app.core.settings import Settings
@@ -40,9 +41,12 @@ def settings(database_url: str, redis_url: str, test_ca: TestCA) -> Settings:
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings) -> AsyncIterator[Worker]:
-    """An in-process delivery worker on this event loop, stopped on leaving."""
-    running = DeliveryWorker(**worker_options(settings), handle_signals=False)
+async def running_worker(
+    settings: Settings, span_exporter: SpanExporter | None = None
+) -> AsyncIterator[Worker]:
+    """An in-process delivery worker on this event loop, stopped on leaving; tracing
+    into `span_exporter` when given."""
+    running = DeliveryWorker(**worker_options(settings, span_exporter), handle_signals=False)
     task = asyncio.create_task(running.async_run())
     try:
         yield running
