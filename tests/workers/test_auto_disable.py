@@ -14,7 +14,7 @@ from app.core.settings import Settings
 from tests.conftest import Tenant
 from tests.support.databases import fetch_all
 from tests.support.receivers import Answer, Receiver
-from tests.workers.conftest import post_purchase, wait_for_delivery
+from tests.workers.conftest import post_purchase, running_worker, wait_for_delivery
 
 ABOUT_A_SECOND = 1.2 / 3600  # in hours
 
@@ -41,19 +41,21 @@ async def notices(tenant: Tenant) -> list[dict[str, object]]:
 
 
 async def test_410_turns_the_webhook_off_at_once_with_a_notice(
-    tenant: Tenant, receiver: Receiver, worker: object
+    tenant: Tenant, receiver: Receiver, settings: Settings
 ) -> None:
-    receiver.default = Answer(410, b"gone", delay=0.5)  # both events are in by then
+    receiver.default = Answer(410, b"gone")
     before = disabled_total("gone")
     webhook = await tenant.subscribed_webhook(url=receiver.url, ordered=True)
     first = await post_purchase(tenant, ordering_key="k")
     held = await post_purchase(tenant, ordering_key="k")  # waits behind the first
-
-    failed = await wait_for_delivery(tenant, first, "failed")
+    # The worker starts once both are in (a worker already running could send the first
+    # and turn the webhook off before the second was posted, on a loaded machine).
+    async with running_worker(settings):
+        failed = await wait_for_delivery(tenant, first, "failed")
+        cancelled = await wait_for_delivery(tenant, held, "cancelled")
     assert (failed["attempt_count"], failed["last_status_code"]) == (1, 410)
     stored = await tenant.fetch(f"/webhooks/{webhook['id']}")
     assert (stored["active"], stored["disabled_reason"]) == (False, "gone")
-    cancelled = await wait_for_delivery(tenant, held, "cancelled")
     assert cancelled["attempts"] == []
     assert cancelled["last_error"] == "Not sent: the webhook was turned off (gone)."
     [notice] = await notices(tenant)
