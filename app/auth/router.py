@@ -24,6 +24,8 @@ async def me(principal: AnyKey) -> Me:
     return Me(
         account_id=principal.account_id,
         key_id=principal.key_id,
+        subject=principal.subject,
+        name=principal.name,
         scopes=sorted(principal.scopes),
     )
 

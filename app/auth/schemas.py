@@ -12,7 +12,11 @@ from app.text import storable_text
 
 class Me(BaseModel):
     account_id: str
-    key_id: str
+    key_id: str | None = Field(description="The API key's id; null for a person's token.")
+    subject: str | None = Field(
+        description="A person's subject at the identity provider; null for a key."
+    )
+    name: str | None = Field(description="A person's name; null for a key.")
     scopes: list[Scope]
 
 
