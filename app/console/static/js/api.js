@@ -17,9 +17,34 @@ export const session = {
   },
 };
 
-// May the signed-in key use `scope`? Buttons it may not use are not shown.
-export function can(scope) {
-  return session.me?.scopes.includes(scope) ?? false;
+// The scope each API operation the console calls behind a control needs, exactly as its
+// route requires it (app/*/router.py); tests/test_console_files.py holds this table to the
+// routes. A control whose call the principal may not make is left out of the page. This is
+// convenience, not security: the API checks every call.
+const NEEDS = {
+  createWebhook: "webhooks:create",
+  updateWebhook: "webhooks:update",
+  deleteWebhook: "webhooks:delete",
+  getWebhookSecret: "webhooks:update",
+  rotateWebhookSecret: "webhooks:update",
+  testWebhook: "webhooks:test",
+  listWebhookActions: "actions:read",
+  createAction: "actions:write",
+  deleteAction: "actions:write",
+  listDeliveries: "deliveries:read",
+  getDelivery: "deliveries:read",
+  retryDelivery: "deliveries:retry",
+};
+
+// May the signed-in principal call `operation` (an operationId of the API)?
+export function may(operation) {
+  if (!(operation in NEEDS)) throw new Error(`No scope is known for ${operation}.`);
+  return session.me?.scopes.includes(NEEDS[operation]) ?? false;
+}
+
+// Who is signed in, in words: a person's or a key's name, else the key's id or subject.
+export function displayName(me) {
+  return me.name || me.key_id || me.subject;
 }
 
 export class ApiError extends Error {

@@ -1,7 +1,7 @@
 // The console's shell: sign-in, the account bar, and the routes (in the URL's #fragment,
 // so the API key never is).
 
-import { api, ApiError, session } from "./api.js";
+import { api, ApiError, displayName, session } from "./api.js";
 import { alertBox, fill, h, showAlert } from "./dom.js";
 import { detailView } from "./detail.js";
 import { formView } from "./form.js";
@@ -48,7 +48,8 @@ function signInView(message) {
 function accountBar() {
   fill(nav,
     h("span", { class: "crumbs" }, "Accounts › ", h("a", { href: "#/webhooks" }, "Web Hooks")),
-    h("span", { class: "account", title: `key ${session.me.key_id}` }, session.me.account_id),
+    h("span", { class: "account", title: `account ${session.me.account_id}` },
+      h("span", { class: "who" }, displayName(session.me)), " · ", session.me.account_id),
     h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
 }
 
