@@ -72,6 +72,13 @@ class Unauthorized(ProblemError):
     default_headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
 
 
+class IdentityProviderUnavailable(ProblemError):
+    """The identity provider's keys could not be fetched, so no token can be checked."""
+
+    status = 503
+    default_headers = MappingProxyType({"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 class Forbidden(ProblemError):
     status = 403
 
@@ -124,7 +131,8 @@ PROBLEM_HEADERS: Mapping[int, dict[str, Any]] = MappingProxyType(
     {
         401: {
             "WWW-Authenticate": {
-                "description": "`Bearer`: send an API key as `Authorization: Bearer <key>`.",
+                "description": "`Bearer`: send an API key (or an identity provider's access "
+                "token) as `Authorization: Bearer <token>`.",
                 "required": True,
                 "schema": {"type": "string"},
             }

@@ -12,6 +12,7 @@ from app.actions.router import router as actions_router
 from app.api_docs.mount import mount_api_docs
 from app.auth.body_guard import on_validation_error_after_auth
 from app.auth.lookup import KeyLookup
+from app.auth.oidc import OidcVerifier
 from app.auth.rate_limit import RateLimiter
 from app.auth.router import router as auth_router
 from app.body_limit import BodyLimitMiddleware
@@ -47,6 +48,7 @@ def create_app(
         if traced is not None:
             traced.instrument_engine(engine.sync_engine)
             traced.instrument_redis(redis)
+        oidc = OidcVerifier(settings, read_only(engine)) if settings.oidc_issuer else None
         app.state.resources = Resources(
             settings=settings,
             engine=engine,
@@ -56,10 +58,13 @@ def create_app(
             rate_limiter=RateLimiter(settings.rate_limit_per_second),
             event_writer=EventWriter(engine, redis, settings.max_attempts),
             tracing=traced,
+            oidc=oidc,
         )
         try:
             yield
         finally:
+            if oidc is not None:
+                await oidc.aclose()
             await redis.aclose()
             await engine.dispose()
             if traced is not None:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
 from app.auth.lookup import KeyLookup
+from app.auth.oidc import OidcVerifier
 from app.auth.rate_limit import RateLimiter
 from app.core import queue
 from app.core.settings import Settings
@@ -24,6 +25,7 @@ class Resources:
     rate_limiter: RateLimiter
     event_writer: EventWriter
     tracing: Tracing | None = None  # None: tracing is off
+    oidc: OidcVerifier | None = None  # None: no identity provider, API keys only
 
 
 def of(app: ASGIApp) -> Resources:

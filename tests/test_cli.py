@@ -92,7 +92,7 @@ async def test_keys_create_holds_exactly_the_given_scopes(app: FastAPI, database
     assert set(created) == {"key_id", "api_key"}
     async with client_for(app, created["api_key"]) as client:
         body = await me(client)
-        assert set(body) == {"account_id", "key_id", "scopes"}
+        assert set(body) == {"account_id", "key_id", "subject", "name", "scopes"}
         assert body["account_id"] == account["account_id"]
         assert body["key_id"] == created["key_id"]
         assert sorted(body["scopes"]) == ["events:read", "events:write"]

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security.utils import get_authorization_scheme_param
 
 from app import resources
-from app.errors import Unauthorized, on_validation_error, problem_response
+from app.auth.dependencies import principal_for
+from app.errors import ProblemError, Unauthorized, on_validation_error, problem_response
 
 
 async def on_validation_error_after_auth(request: Request, exc: Exception) -> JSONResponse:
@@ -27,4 +28,8 @@ async def _has_valid_key(request: Request) -> bool:
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not token:
         return False
-    return await resources.of(request.app).key_lookup.find(token) is not None
+    try:
+        await principal_for(resources.of(request.app), token)
+    except ProblemError:
+        return False
+    return True

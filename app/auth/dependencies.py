@@ -2,37 +2,23 @@
 Auth, accounts and scopes)."""
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import resources
+from app.auth.oidc import looks_like_jwt
+from app.auth.principal import Principal as Principal  # the routes import it from here
 from app.core.enums import Scope
 from app.errors import Forbidden, Unauthorized
 
 _KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who makes a request: an API key (`key_id`), or a person signed in at the identity
-    provider (`subject`, their `name`)."""
-
-    account_id: str
-    scopes: frozenset[Scope]
-    key_id: str | None = None
-    subject: str | None = None
-    name: str | None = None
-
-    @property
-    def actor_id(self) -> str:
-        """The key's id or the person's subject: what the audit log names as the actor."""
-        actor = self.key_id or self.subject
-        assert actor is not None, "a principal is a key or a person"
-        return actor
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key, or an access token from the store's identity provider when one "
+    "is configured: `Authorization: Bearer <token>`.",
+)
 
 
 async def authenticate(
@@ -41,12 +27,18 @@ async def authenticate(
 ) -> Principal:
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
-    lookup = resources.of(request.app).key_lookup
-    key = await lookup.find(credentials.credentials)
+    principal = await principal_for(resources.of(request.app), credentials.credentials)
+    resources.of(request.app).rate_limiter.spend(principal.key_id or f"person:{principal.subject}")
+    return principal
+
+
+async def principal_for(state: resources.Resources, token: str) -> Principal:
+    """The key or the person a bearer token speaks for; Unauthorized otherwise."""
+    if state.oidc is not None and looks_like_jwt(token):
+        return await state.oidc.verify(token)
+    key = await state.key_lookup.find(token)
     if key is None:
         raise Unauthorized("The API key is unknown or revoked.")
-    limiter = resources.of(request.app).rate_limiter
-    limiter.spend(key.id)
     return Principal(
         account_id=key.account_id,
         key_id=key.id,

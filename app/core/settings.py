@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +44,26 @@ class Settings(BaseSettings):
     # http://collector:4318); unset, and without the standard OTEL_* variables, nothing is
     # traced (docs/operations.md#tracing).
     otel_exporter_otlp_endpoint: str | None = None
+    # The store's identity provider (docs/security.md#identity-provider-tokens): with an
+    # issuer and an audience set, the API also takes its JWT access tokens as bearer
+    # tokens, beside API keys. The key set's URL is discovered from the issuer when unset.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    # The claims that carry the account id and the permissions (storehooks' scope names;
+    # a list, or one space-separated string such as a `scope` claim).
+    oidc_account_claim: str = "account_id"
+    oidc_permissions_claim: str = "permissions"
+    # How far `exp` and `nbf` may be off, for clocks that disagree.
+    oidc_leeway_seconds: float = Field(default=30, ge=0, le=300)
+    # The console's public client at the provider; set, the console signs people in there.
+    oidc_console_client_id: str | None = None
+
+    @model_validator(mode="after")
+    def _issuer_with_audience(self) -> "Settings":
+        if bool(self.oidc_issuer) != bool(self.oidc_audience):
+            raise ValueError("STOREHOOKS_OIDC_ISSUER and STOREHOOKS_OIDC_AUDIENCE go together")
+        return self
 
     @field_validator("sweep_interval_seconds")
     @classmethod

@@ -5,8 +5,18 @@ from typing import cast
 
 from sqlalchemy import Table
 
-from app.core.models import Action, ApiKey, Delivery, DeliveryAttempt, Event, Notice, Webhook
+from app.core.models import (
+    Account,
+    Action,
+    ApiKey,
+    Delivery,
+    DeliveryAttempt,
+    Event,
+    Notice,
+    Webhook,
+)
 
+accounts = cast(Table, Account.__table__)
 actions = cast(Table, Action.__table__)
 api_keys = cast(Table, ApiKey.__table__)
 attempts = cast(Table, DeliveryAttempt.__table__)
