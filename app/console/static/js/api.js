@@ -1,18 +1,33 @@
-// The public JSON API, called with the signed-in key (kept in sessionStorage only).
+// The public JSON API, called with the signed-in API key or person's access token (kept
+// in sessionStorage only: this tab, gone when it closes).
 
-const STORAGE_KEY = "storehooks.apiKey";
+const API_KEY = "storehooks.apiKey";
+const ACCESS_TOKEN = "storehooks.accessToken";
+const EXPIRES_AT = "storehooks.expiresAt"; // the access token's, in ms since the epoch
 
 export const session = {
   me: null,
+  // The bearer credential: an API key or a person's access token.
   get key() {
-    return sessionStorage.getItem(STORAGE_KEY);
+    return sessionStorage.getItem(API_KEY) ?? sessionStorage.getItem(ACCESS_TOKEN);
+  },
+  get person() {
+    return sessionStorage.getItem(ACCESS_TOKEN) !== null;
+  },
+  get expiresAt() {
+    return Number(sessionStorage.getItem(EXPIRES_AT) ?? Infinity);
   },
   signIn(key, me) {
-    sessionStorage.setItem(STORAGE_KEY, key);
+    sessionStorage.setItem(API_KEY, key);
+    session.me = me;
+  },
+  signInPerson({ accessToken, expiresAt }, me) {
+    sessionStorage.setItem(ACCESS_TOKEN, accessToken);
+    sessionStorage.setItem(EXPIRES_AT, String(expiresAt));
     session.me = me;
   },
   signOut() {
-    sessionStorage.removeItem(STORAGE_KEY);
+    sessionStorage.clear();
     session.me = null;
   },
 };
