@@ -120,10 +120,11 @@ async function route() {
   if (!session.key) return signInView();
   if (session.expiresAt <= Date.now()) return signOut(EXPIRED);
   if (!session.me) {
+    const saved = session.person ? "sign-in" : "key";
     try {
       session.me = await api("GET", "/me");
     } catch {
-      return signOut(`Sign in again: the saved ${session.person ? "sign-in" : "key"} is no longer valid.`);
+      return signOut(`Sign in again: the saved ${saved} is no longer valid.`);
     }
   }
   watchExpiry();
