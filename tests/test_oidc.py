@@ -390,3 +390,23 @@ async def test_a_new_key_at_the_provider_is_fetched_once_and_made_up_ones_not_at
         assert rotating.jwks_requests() == 1
         withdrawn = await answer(rotating_app, after)
         assert withdrawn.status_code == 401  # its key is gone from the new set
+
+
+async def test_a_person_has_a_request_budget_of_their_own(
+    database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        oidc_issuer=provider.issuer,
+        oidc_audience=AUDIENCE,
+        rate_limit_per_second=1,
+    )
+    bearer = await person_token(provider, tenant, "quinn", *EVERY_SCOPE)
+    async with running_app(settings) as limited:
+        assert (await answer(limited, bearer)).status_code == 200
+        spent = await answer(limited, bearer)
+        assert spent.status_code == 429
+        assert int(spent.headers["retry-after"]) >= 1
+        async with client_for(limited, tenant.token) as key:  # the account's key: its own budget
+            assert (await key.get("/me")).status_code == 200
