@@ -29,6 +29,7 @@ from tests.support.oidc_provider import (
     running_provider,
     signing_key,
 )
+from tests.support.receivers import Answer, Receiver, TestCA
 from tests.test_tenancy import SERVED_PROBES, path_ids, populate, snapshot
 
 EVERY_SCOPE = [scope.value for scope in Scope]
@@ -410,3 +411,30 @@ async def test_a_person_has_a_request_budget_of_their_own(
         assert int(spent.headers["retry-after"]) >= 1
         async with client_for(limited, tenant.token) as key:  # the account's key: its own budget
             assert (await key.get("/me")).status_code == 200
+
+
+async def test_the_key_set_is_fetched_over_verified_tls_only(
+    database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant, tmp_path: Path
+) -> None:
+    """A key set served over HTTPS by a certificate of the tests' own CA: refused until
+    STOREHOOKS_CA_BUNDLE names that CA, never fetched unverified."""
+    bearer = await person_token(provider, tenant, "tess", *EVERY_SCOPE)
+    async with httpx.AsyncClient() as client:
+        published = (await client.get(f"{provider.issuer}/jwks")).content
+    test_ca = TestCA(tmp_path)
+    with Receiver(tls=test_ca.server_context(), host="localhost") as key_server:
+        key_server.default = Answer(body=published, headers={"content-type": "application/json"})
+        results = []
+        for ca_bundle in (None, str(test_ca.bundle)):
+            settings = Settings(
+                database_url=database_url,
+                redis_url=redis_url,
+                oidc_issuer=provider.issuer,
+                oidc_audience=AUDIENCE,
+                oidc_jwks_url=key_server.url,
+                ca_bundle=ca_bundle,
+            )
+            async with running_app(settings) as application:
+                results.append((await answer(application, bearer)).status_code)
+    assert results == [503, 200]
+    assert len(key_server.requests) == 1  # the unverified handshake sent no request
