@@ -41,14 +41,22 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]
         yield running
 
 
-@pytest.fixture
-def settings(database_url: str, redis_url: str, provider: OidcProvider) -> Settings:
+def oidc_settings(
+    database_url: str, redis_url: str, provider: OidcProvider, **more: Any
+) -> Settings:
+    """Settings that trust `provider`, for the API's audience."""
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         oidc_issuer=provider.issuer,
         oidc_audience=AUDIENCE,
+        **more,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, provider: OidcProvider) -> Settings:
+    return oidc_settings(database_url, redis_url, provider)
 
 
 async def token(provider: OidcProvider, login: str, **options: Any) -> str:
@@ -208,13 +216,7 @@ async def test_a_token_is_checked_before_a_broken_body(
 async def test_an_expired_token_is_refused(
     database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        oidc_issuer=provider.issuer,
-        oidc_audience=AUDIENCE,
-        oidc_leeway_seconds=0,
-    )
+    settings = oidc_settings(database_url, redis_url, provider, oidc_leeway_seconds=0)
     provider.add(
         "brief", Person(name="Brief", account_id=tenant.account_id, permissions=EVERY_SCOPE, ttl=1)
     )
@@ -311,12 +313,8 @@ async def test_an_unreachable_provider_is_a_503_to_retry(
     database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
 ) -> None:
     bearer = await person_token(provider, tenant, "uma", *EVERY_SCOPE)
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        oidc_issuer=provider.issuer,
-        oidc_audience=AUDIENCE,
-        oidc_jwks_url=f"http://127.0.0.1:{free_port()}/jwks",
+    settings = oidc_settings(
+        database_url, redis_url, provider, oidc_jwks_url=f"http://127.0.0.1:{free_port()}/jwks"
     )
     async with running_app(settings) as cut_off:
         response = await answer(cut_off, bearer)
@@ -343,12 +341,7 @@ def rotating(tmp_path: Path) -> Iterator[OidcProvider]:
 async def rotating_app(
     database_url: str, redis_url: str, rotating: OidcProvider
 ) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        oidc_issuer=rotating.issuer,
-        oidc_audience=AUDIENCE,
-    )
+    settings = oidc_settings(database_url, redis_url, rotating)
     async with running_app(settings) as application:
         yield application
 
@@ -396,13 +389,7 @@ async def test_a_new_key_at_the_provider_is_fetched_once_and_made_up_ones_not_at
 async def test_a_person_has_a_request_budget_of_their_own(
     database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        oidc_issuer=provider.issuer,
-        oidc_audience=AUDIENCE,
-        rate_limit_per_second=1,
-    )
+    settings = oidc_settings(database_url, redis_url, provider, rate_limit_per_second=1)
     bearer = await person_token(provider, tenant, "quinn", *EVERY_SCOPE)
     async with running_app(settings) as limited:
         assert (await answer(limited, bearer)).status_code == 200
@@ -426,11 +413,10 @@ async def test_the_key_set_is_fetched_over_verified_tls_only(
         key_server.default = Answer(body=published, headers={"content-type": "application/json"})
         results = []
         for ca_bundle in (None, str(test_ca.bundle)):
-            settings = Settings(
-                database_url=database_url,
-                redis_url=redis_url,
-                oidc_issuer=provider.issuer,
-                oidc_audience=AUDIENCE,
+            settings = oidc_settings(
+                database_url,
+                redis_url,
+                provider,
                 oidc_jwks_url=key_server.url,
                 ca_bundle=ca_bundle,
             )
