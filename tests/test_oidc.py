@@ -29,6 +29,8 @@ from tests.support.oidc_provider import (
     running_provider,
     signing_key,
 )
+from tests.support.receivers import Answer, Receiver, TestCA
+from tests.test_tenancy import SERVED_PROBES, path_ids, populate, snapshot
 
 EVERY_SCOPE = [scope.value for scope in Scope]
 
@@ -39,14 +41,22 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]
         yield running
 
 
-@pytest.fixture
-def settings(database_url: str, redis_url: str, provider: OidcProvider) -> Settings:
+def oidc_settings(
+    database_url: str, redis_url: str, provider: OidcProvider, **more: Any
+) -> Settings:
+    """Settings that trust `provider`, for the API's audience."""
     return Settings(
         database_url=database_url,
         redis_url=redis_url,
         oidc_issuer=provider.issuer,
         oidc_audience=AUDIENCE,
+        **more,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, provider: OidcProvider) -> Settings:
+    return oidc_settings(database_url, redis_url, provider)
 
 
 async def token(provider: OidcProvider, login: str, **options: Any) -> str:
@@ -159,24 +169,22 @@ async def test_api_keys_work_beside_tokens(app: FastAPI, tenant: Tenant) -> None
     assert response.json()["key_id"] is not None and response.json()["subject"] is None
 
 
-async def test_a_token_never_reaches_another_accounts_objects(
+async def test_a_persons_token_reaches_no_other_accounts_objects(
     app: FastAPI, tenant: Tenant, other: Tenant, provider: OidcProvider
 ) -> None:
-    theirs = await other.webhook()
-    bearer = await person_token(provider, tenant, "amy", *EVERY_SCOPE)
-    for method, path in [
-        ("GET", f"/webhooks/{theirs['id']}"),
-        ("PATCH", f"/webhooks/{theirs['id']}"),
-        ("DELETE", f"/webhooks/{theirs['id']}"),
-        ("POST", f"/webhooks/{theirs['id']}/secret/rotate"),
-        ("GET", f"/webhooks/{theirs['id']}/actions"),
-    ]:
-        response = await answer(
-            app, bearer, method, path, json={"name": "mine"} if method == "PATCH" else None
-        )
-        assert response.status_code == 404, (method, path, response.text)
-    assert (await answer(app, bearer, "GET", "/webhooks")).json()["data"] == []
-    assert (await other.fetch(f"/webhooks/{theirs['id']}"))["name"] == theirs["name"]
+    """Every route with an id (tests/test_tenancy.py's probes), as a person of B with
+    every permission, on A's objects: 404, and A's objects unchanged."""
+    a, b = await populate(tenant, "A orders", "app_a"), await populate(other, "B orders", "app_b")
+    before = await snapshot(a)
+    bearer = await person_token(provider, other, "bob", *EVERY_SCOPE)
+    async with client_for(app, bearer) as person:
+        for probe in SERVED_PROBES:
+            path = probe.path.format(**path_ids(probe, a, b, made_up=False))
+            response = await person.request(probe.method, path, json=probe.body)
+            assert response.status_code == 404, (probe.name, response.text)
+        listed = await person.get("/webhooks")
+    assert [webhook["id"] for webhook in listed.json()["data"]] == [b.ids["webhook_id"]]
+    assert await snapshot(a) == before
 
 
 async def test_a_token_for_an_account_that_does_not_exist_is_refused(
@@ -208,13 +216,7 @@ async def test_a_token_is_checked_before_a_broken_body(
 async def test_an_expired_token_is_refused(
     database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
 ) -> None:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        oidc_issuer=provider.issuer,
-        oidc_audience=AUDIENCE,
-        oidc_leeway_seconds=0,
-    )
+    settings = oidc_settings(database_url, redis_url, provider, oidc_leeway_seconds=0)
     provider.add(
         "brief", Person(name="Brief", account_id=tenant.account_id, permissions=EVERY_SCOPE, ttl=1)
     )
@@ -311,12 +313,8 @@ async def test_an_unreachable_provider_is_a_503_to_retry(
     database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
 ) -> None:
     bearer = await person_token(provider, tenant, "uma", *EVERY_SCOPE)
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        oidc_issuer=provider.issuer,
-        oidc_audience=AUDIENCE,
-        oidc_jwks_url=f"http://127.0.0.1:{free_port()}/jwks",
+    settings = oidc_settings(
+        database_url, redis_url, provider, oidc_jwks_url=f"http://127.0.0.1:{free_port()}/jwks"
     )
     async with running_app(settings) as cut_off:
         response = await answer(cut_off, bearer)
@@ -343,12 +341,7 @@ def rotating(tmp_path: Path) -> Iterator[OidcProvider]:
 async def rotating_app(
     database_url: str, redis_url: str, rotating: OidcProvider
 ) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        database_url=database_url,
-        redis_url=redis_url,
-        oidc_issuer=rotating.issuer,
-        oidc_audience=AUDIENCE,
-    )
+    settings = oidc_settings(database_url, redis_url, rotating)
     async with running_app(settings) as application:
         yield application
 
@@ -391,3 +384,43 @@ async def test_a_new_key_at_the_provider_is_fetched_once_and_made_up_ones_not_at
         assert rotating.jwks_requests() == 1
         withdrawn = await answer(rotating_app, after)
         assert withdrawn.status_code == 401  # its key is gone from the new set
+
+
+async def test_a_person_has_a_request_budget_of_their_own(
+    database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
+) -> None:
+    settings = oidc_settings(database_url, redis_url, provider, rate_limit_per_second=1)
+    bearer = await person_token(provider, tenant, "quinn", *EVERY_SCOPE)
+    async with running_app(settings) as limited:
+        assert (await answer(limited, bearer)).status_code == 200
+        spent = await answer(limited, bearer)
+        assert spent.status_code == 429
+        assert int(spent.headers["retry-after"]) >= 1
+        async with client_for(limited, tenant.token) as key:  # the account's key: its own budget
+            assert (await key.get("/me")).status_code == 200
+
+
+async def test_the_key_set_is_fetched_over_verified_tls_only(
+    database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant, tmp_path: Path
+) -> None:
+    """A key set served over HTTPS by a certificate of the tests' own CA: refused until
+    STOREHOOKS_CA_BUNDLE names that CA, never fetched unverified."""
+    bearer = await person_token(provider, tenant, "tess", *EVERY_SCOPE)
+    async with httpx.AsyncClient() as client:
+        published = (await client.get(f"{provider.issuer}/jwks")).content
+    test_ca = TestCA(tmp_path)
+    with Receiver(tls=test_ca.server_context(), host="localhost") as key_server:
+        key_server.default = Answer(body=published, headers={"content-type": "application/json"})
+        results = []
+        for ca_bundle in (None, str(test_ca.bundle)):
+            settings = oidc_settings(
+                database_url,
+                redis_url,
+                provider,
+                oidc_jwks_url=key_server.url,
+                ca_bundle=ca_bundle,
+            )
+            async with running_app(settings) as application:
+                results.append((await answer(application, bearer)).status_code)
+    assert results == [503, 200]
+    assert len(key_server.requests) == 1  # the unverified handshake sent no request

@@ -14,14 +14,12 @@ were checked when they were opened.
 import asyncio
 import ipaddress
 import socket
-import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import certifi
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport, map_aiohttp_exceptions
@@ -29,6 +27,7 @@ from httpx_aiohttp.transport import AiohttpResponseStream, AiohttpTransport, map
 from app import __version__
 from app.core.outbound_safety import IPAddress, literal_ip, refused_reason
 from app.core.settings import Settings
+from app.core.tls import ssl_context
 
 USER_AGENT = f"storehooks/{__version__}"
 PRIVATE_HINT = "private networks are not allowed (STOREHOOKS_ALLOW_PRIVATE_NETWORKS)"
@@ -177,14 +176,6 @@ class CheckedTransport(AiohttpTransport):
             stream=AiohttpResponseStream(response),
             request=request,
         )
-
-
-def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """Certifi's roots plus STOREHOOKS_CA_BUNDLE; verification is never switched off."""
-    context = ssl.create_default_context(cafile=certifi.where())
-    if ca_bundle:
-        context.load_verify_locations(cafile=ca_bundle)
-    return context
 
 
 def make_transport(settings: Settings, max_connections: int = 100) -> CheckedTransport:

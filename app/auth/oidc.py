@@ -22,6 +22,7 @@ from app.auth.principal import Principal
 from app.core.enums import Scope
 from app.core.settings import Settings
 from app.core.tables import accounts
+from app.core.tls import ssl_context
 from app.errors import IdentityProviderUnavailable, Unauthorized
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
@@ -58,7 +59,7 @@ class OidcVerifier:
         self._permissions_claim = settings.oidc_permissions_claim
         self._leeway = settings.oidc_leeway_seconds
         self._client = client or httpx.AsyncClient(
-            timeout=_FETCH_TIMEOUT_SECONDS, verify=settings.ca_bundle or True
+            timeout=_FETCH_TIMEOUT_SECONDS, verify=ssl_context(settings.ca_bundle)
         )
         self._clock = clock
         self._discovery: Mapping[str, Any] | None = None
