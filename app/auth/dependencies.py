@@ -18,8 +18,8 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who makes a request: an API key (`key_id`), or a person signed in at the identity
-    provider (`subject`, their `name`)."""
+    """Who makes a request: an API key (`key_id`, and the key's `name`), or a person
+    signed in at the identity provider (`subject`, their `name`)."""
 
     account_id: str
     scopes: frozenset[Scope]
@@ -50,6 +50,7 @@ async def authenticate(
     return Principal(
         account_id=key.account_id,
         key_id=key.id,
+        name=key.name,
         scopes=frozenset(Scope(scope) for scope in key.scopes if scope in _KNOWN_SCOPES),
     )
 
