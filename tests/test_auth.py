@@ -139,6 +139,7 @@ CONTRACT_ENDPOINTS = [
         200,
     ),
     Endpoint("POST", "/operations-webhooks/{operations_webhook_id}/test", Scope.WEBHOOKS_TEST, 202),
+    Endpoint("GET", "/audit-events", Scope.AUDIT_READ, 200),
 ]
 
 
