@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from app import __version__, openapi, request_spans
 from app.actions.router import router as actions_router
 from app.api_docs.mount import mount_api_docs
+from app.audit.router import router as audit_router
 from app.auth.body_guard import on_validation_error_after_auth
 from app.auth.lookup import KeyLookup
 from app.auth.oidc import OidcVerifier
@@ -90,6 +91,7 @@ def create_app(
         deliveries_router,
         notices_router,
         operations_webhooks_router,
+        audit_router,
         ops_router,
     ):
         app.include_router(router)

@@ -139,6 +139,7 @@ CONTRACT_ENDPOINTS = [
         200,
     ),
     Endpoint("POST", "/operations-webhooks/{operations_webhook_id}/test", Scope.WEBHOOKS_TEST, 202),
+    Endpoint("GET", "/audit-events", Scope.AUDIT_READ, 200),
 ]
 
 
@@ -335,7 +336,7 @@ async def test_a_key_can_revoke_itself(app: FastAPI, tenant: Tenant) -> None:
 async def test_me_of_the_owner_key_holds_every_scope(tenant: Tenant) -> None:
     body = await me(tenant.api)
     assert set(body) == {"account_id", "key_id", "subject", "name", "scopes"}
-    assert body["subject"] is None and body["name"] is None  # a key, not a person
+    assert body["subject"] is None and body["name"] == "owner"  # a key, named
     assert body["account_id"] == tenant.account_id
     assert body["key_id"] in await listed_key_ids(tenant.api)
     assert sorted(body["scopes"]) == sorted(scope.value for scope in Scope)
@@ -346,7 +347,7 @@ async def test_me_reports_exactly_the_key_and_its_scopes(app: FastAPI, tenant: T
     async with client_for(app, created["api_key"]) as client:
         body = await me(client)
     assert set(body) == {"account_id", "key_id", "subject", "name", "scopes"}
-    assert body["subject"] is None and body["name"] is None  # a key, not a person
+    assert body["subject"] is None and body["name"] == "ci"  # a key, named
     assert body["account_id"] == tenant.account_id
     assert body["key_id"] == created["id"]
     assert sorted(body["scopes"]) == ["actions:read", "deliveries:read"]

@@ -85,6 +85,8 @@ async def test_keys_create_holds_exactly_the_given_scopes(app: FastAPI, database
         "events:write",
         "--scope",
         "events:read",
+        "--scope",
+        "audit:read",
         "--json",
         database_url=database_url,
     )
@@ -95,8 +97,10 @@ async def test_keys_create_holds_exactly_the_given_scopes(app: FastAPI, database
         assert set(body) == {"account_id", "key_id", "subject", "name", "scopes"}
         assert body["account_id"] == account["account_id"]
         assert body["key_id"] == created["key_id"]
-        assert sorted(body["scopes"]) == ["events:read", "events:write"]
+        assert (body["subject"], body["name"]) == (None, "cli")
+        assert sorted(body["scopes"]) == ["audit:read", "events:read", "events:write"]
         assert (await client.get("/events")).status_code == 200
+        assert (await client.get("/audit-events")).status_code == 200
         assert (await client.get("/webhooks")).status_code == 403
 
 

@@ -3,6 +3,7 @@
 
 import asyncio
 import base64
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import app.core.models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.db import Base, make_engine, make_sessionmaker, session_scope, utcnow
 from app.core.enums import DeliveryKind, DeliveryStatus, HttpMethod, PayloadType
-from app.core.models import Account, Delivery, DeliveryAttempt, Webhook
+from app.core.models import Account, ApiKey, Delivery, DeliveryAttempt, Webhook
 from tests.conftest import ROOT, run_cli
 from tests.support.databases import fetch_all
 
@@ -33,6 +34,7 @@ TABLES = {
     "events",
     "deliveries",
     "delivery_attempts",
+    "audit_events",
 }
 
 
@@ -262,3 +264,61 @@ async def test_downgrading_signature_schemes_leaves_every_webhook_an_hmac_secret
     await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
     rows = await fetch_all(url, "SELECT signature_scheme, public_key FROM webhooks")
     assert {tuple(row) for row in rows} == {("hmac-sha256", None)}
+
+
+async def key_scopes(url: str) -> dict[str, list[str]]:
+    rows = await fetch_all(url, "SELECT id, scopes FROM api_keys")
+    # A JSON column read by plain SQL: text on SQLite, decoded already on PostgreSQL.
+    return {
+        row.id: json.loads(row.scopes) if isinstance(row.scopes, str) else row.scopes
+        for row in rows
+    }
+
+
+async def test_the_audit_log_revision_grants_audit_read_to_live_managing_keys(
+    empty_database_url: str,
+) -> None:
+    """Revision 0008: every unrevoked key holding keys:manage may read the audit log, so an
+    existing account can read it (and mint keys that can); other keys are left as they
+    were. Downgrading takes the scope away again."""
+    url = empty_database_url
+    config = alembic_config(url)
+    await asyncio.to_thread(command.upgrade, config, "0007")
+    manage = ["webhooks:read", "keys:manage"]
+    keys = {
+        "key_manager": (manage, None),
+        "key_revoked_manager": (manage, utcnow()),
+        "key_reader": (["events:read"], None),
+    }
+    engine = make_engine(url)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            session.add(Account(id="acc_1", name="Old", created_at=utcnow()))
+            await session.flush()
+            for key_id, (scopes, revoked_at) in keys.items():
+                session.add(
+                    ApiKey(
+                        id=key_id,
+                        account_id="acc_1",
+                        name=key_id,
+                        scopes=scopes,
+                        secret_hash="0" * 64,
+                        created_at=utcnow(),
+                        revoked_at=revoked_at,
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await key_scopes(url) == {
+        "key_manager": [*manage, "audit:read"],
+        "key_revoked_manager": manage,
+        "key_reader": ["events:read"],
+    }
+    await asyncio.to_thread(command.upgrade, config, "head")  # again: nothing more
+    assert (await key_scopes(url))["key_manager"] == [*manage, "audit:read"]
+
+    await asyncio.to_thread(command.downgrade, config, "0007")
+    assert await key_scopes(url) == {key_id: scopes for key_id, (scopes, _) in keys.items()}
+    assert "audit_events" not in (await tables_and_version(url))[0]

@@ -1,13 +1,14 @@
 """The action routes: under a webhook, and the account-wide search."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
 from app.actions import service
 from app.actions.schemas import ActionCreate, ActionOut, ActionPage
+from app.audit.recorder import AuditDep
 from app.auth.dependencies import Principal, requires
-from app.core.enums import EventType, Scope
+from app.core.enums import AuditAction, EventType, Scope
 from app.deps import SessionDep
 from app.errors import problem_responses
 from app.json_body import JsonRoute
@@ -29,9 +30,11 @@ Read = Annotated[Principal, requires(Scope.ACTIONS_READ)]
     operation_id="createAction",
 )
 async def create_action(
-    body: ActionCreate, _: Write, webhook: WebhookDep, session: SessionDep
+    body: ActionCreate, _: Write, webhook: WebhookDep, session: SessionDep, audit: AuditDep
 ) -> ActionOut:
-    return ActionOut.model_validate(await service.create(session, webhook, body))
+    created = ActionOut.model_validate(await service.create(session, webhook, body))
+    audit.record(AuditAction.WEBHOOK_ACTION_ADDED, webhook.id, after={"action": binding(created)})
+    return created
 
 
 @router.get(
@@ -74,5 +77,15 @@ async def search_actions(
     responses=problem_responses(404),
     operation_id="deleteAction",
 )
-async def delete_action(action_id: str, _: Write, webhook: WebhookDep, session: SessionDep) -> None:
-    await service.remove(session, webhook, action_id)
+async def delete_action(
+    action_id: str, _: Write, webhook: WebhookDep, session: SessionDep, audit: AuditDep
+) -> None:
+    removed = ActionOut.model_validate(await service.remove(session, webhook, action_id))
+    audit.record(
+        AuditAction.WEBHOOK_ACTION_REMOVED, webhook.id, before={"action": binding(removed)}
+    )
+
+
+def binding(action: ActionOut) -> dict[str, Any]:
+    """An action as its webhook's audit entry shows it: its id and what it matches."""
+    return action.model_dump(mode="json", exclude={"webhook_id", "created_at"}, exclude_none=True)

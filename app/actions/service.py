@@ -79,9 +79,11 @@ async def search(
     return await fetch_page(session, statement, Action.id, params)
 
 
-async def remove(session: AsyncSession, webhook: Webhook, action_id: str) -> None:
+async def remove(session: AsyncSession, webhook: Webhook, action_id: str) -> Action:
+    """Deletes the webhook's action and returns it as it was."""
     action = await session.get(Action, action_id) if storable(action_id) else None
     if action is None or action.webhook_id != webhook.id:
         raise NotFound(f"No action {action_id} on webhook {webhook.id}.")
     await session.delete(action)
     await session.flush()
+    return action

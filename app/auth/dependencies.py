@@ -42,6 +42,7 @@ async def principal_for(state: resources.Resources, token: str) -> Principal:
     return Principal(
         account_id=key.account_id,
         key_id=key.id,
+        name=key.name,
         scopes=frozenset(Scope(scope) for scope in key.scopes if scope in _KNOWN_SCOPES),
     )
 

@@ -17,6 +17,7 @@ from app.core.tables import api_keys
 class ActiveKey:
     id: str
     account_id: str
+    name: str
     scopes: list[str]
 
 
@@ -36,7 +37,11 @@ class KeyLookup:
         async with self._engine.connect() as connection:
             rows = await connection.execute(
                 select(
-                    api_keys.c.id, api_keys.c.account_id, api_keys.c.scopes, api_keys.c.secret_hash
+                    api_keys.c.id,
+                    api_keys.c.account_id,
+                    api_keys.c.name,
+                    api_keys.c.scopes,
+                    api_keys.c.secret_hash,
                 )
                 .where(api_keys.c.id.in_(sorted({key_id for key_id, _ in tokens})))
                 .where(api_keys.c.revoked_at.is_(None))
@@ -48,5 +53,5 @@ class KeyLookup:
             if row is None or not keys.secret_matches(secret, row.secret_hash):
                 matches.append(None)
             else:
-                matches.append(ActiveKey(row.id, row.account_id, row.scopes))
+                matches.append(ActiveKey(row.id, row.account_id, row.name, row.scopes))
         return matches

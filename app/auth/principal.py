@@ -7,8 +7,8 @@ from app.core.enums import Scope
 
 @dataclass(frozen=True)
 class Principal:
-    """Who makes a request: an API key (`key_id`), or a person signed in at the identity
-    provider (`subject`, their `name`)."""
+    """Who makes a request: an API key (`key_id`, and the key's `name`), or a person
+    signed in at the identity provider (`subject`, their `name`)."""
 
     account_id: str
     scopes: frozenset[Scope]

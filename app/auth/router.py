@@ -1,13 +1,15 @@
 """GET /me and the /api-keys routes."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
+from app.audit.recorder import AuditDep
 from app.auth import service
 from app.auth.dependencies import AnyKey, Principal, requires
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, Me
-from app.core.enums import Scope
+from app.core.enums import AuditAction, Scope
+from app.core.models import ApiKey
 from app.deps import SessionDep
 from app.errors import Forbidden, problem_responses
 from app.json_body import JsonRoute
@@ -38,13 +40,14 @@ async def me(principal: AnyKey) -> Me:
     operation_id="createApiKey",
 )
 async def create_key(
-    body: ApiKeyCreate, principal: ManageKeys, session: SessionDep
+    body: ApiKeyCreate, principal: ManageKeys, session: SessionDep, audit: AuditDep
 ) -> ApiKeyCreated:
     # A key may hand out only what it holds itself, or keys:manage would be root.
     missing = sorted(set(body.scopes) - principal.scopes)
     if missing:
         raise Forbidden(f"A key cannot grant scopes it does not hold: {', '.join(missing)}.")
     key, token = await service.create_key(session, principal.account_id, body.name, body.scopes)
+    audit.record(AuditAction.API_KEY_CREATED, key.id, after=_audited(key))
     return ApiKeyCreated.model_validate(
         {**ApiKeyOut.model_validate(key).model_dump(), "api_key": token}
     )
@@ -63,5 +66,14 @@ async def list_keys(principal: ManageKeys, session: SessionDep, page: PageDep) -
     responses=problem_responses(404, 409),
     operation_id="revokeApiKey",
 )
-async def revoke_key(key_id: str, principal: ManageKeys, session: SessionDep) -> None:
-    await service.revoke_key(session, principal.account_id, key_id, principal.scopes)
+async def revoke_key(
+    key_id: str, principal: ManageKeys, session: SessionDep, audit: AuditDep
+) -> None:
+    key = await service.revoke_key(session, principal.account_id, key_id, principal.scopes)
+    audit.record(AuditAction.API_KEY_REVOKED, key.id, before=_audited(key))
+
+
+def _audited(key: ApiKey) -> dict[str, Any]:
+    """A key as the audit log shows it: never its secret or hash. Its stored scopes, a
+    retired one too, which ApiKeyOut would refuse."""
+    return {"name": key.name, "scopes": list(key.scopes)}

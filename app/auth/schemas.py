@@ -16,7 +16,7 @@ class Me(BaseModel):
     subject: str | None = Field(
         description="A person's subject at the identity provider; null for a key."
     )
-    name: str | None = Field(description="A person's name; null for a key.")
+    name: str | None = Field(description="A person's name, or the API key's name.")
     scopes: list[Scope]
 
 

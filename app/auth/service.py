@@ -51,8 +51,8 @@ async def list_keys(
 
 async def revoke_key(
     session: AsyncSession, account_id: str, key_id: str, revoker_scopes: Set[Scope]
-) -> None:
-    """Revokes a key of the account. A key may revoke only keys whose scopes it holds
+) -> ApiKey:
+    """Revokes a key of the account and returns it. A key may revoke only keys whose scopes it holds
     itself (403), and the account's last key holding `keys:manage` stays (409): without
     it no key could ever be minted or revoked through the API again."""
     # The account's row is the lock (PostgreSQL; SQLite's BEGIN IMMEDIATE serializes
@@ -75,6 +75,7 @@ async def revoke_key(
         )
     key.revoked_at = utcnow()
     await session.flush()
+    return key
 
 
 def _known_scopes(scopes: Sequence[str]) -> set[Scope]:

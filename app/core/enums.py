@@ -104,6 +104,10 @@ class OperationalEventType(StrEnum):
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_FAILING = "webhook.failing"
     WEBHOOK_RECOVERED = "webhook.recovered"
+    # An action binds a webhook to events: adding or removing one changes what the webhook
+    # receives, so it is in the webhook's history (`?target_id=wh_…`).
+    WEBHOOK_ACTION_ADDED = "webhook.action_added"
+    WEBHOOK_ACTION_REMOVED = "webhook.action_removed"
     DELIVERY_EXHAUSTED = "delivery.exhausted"
     WEBHOOK_TEST_FAILED = "webhook.test_failed"
 
@@ -130,3 +134,47 @@ class Scope(StrEnum):
     DELIVERIES_READ = "deliveries:read"
     DELIVERIES_RETRY = "deliveries:retry"
     KEYS_MANAGE = "keys:manage"
+    AUDIT_READ = "audit:read"
+
+
+class ActorType(StrEnum):
+    """Who made a change the audit log records (docs/api.md#audit-log)."""
+
+    API_KEY = "api_key"
+    USER = "user"  # a person, signed in at the identity provider
+
+
+class AuditTarget(StrEnum):
+    """What kind of object an audit entry is about."""
+
+    WEBHOOK = "webhook"
+    OPERATIONS_WEBHOOK = "operations_webhook"
+    API_KEY = "api_key"
+    DELIVERY = "delivery"
+
+
+class AuditAction(StrEnum):
+    """What was done, `<target type>.<verb>` (docs/api.md#audit-log)."""
+
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_TESTED = "webhook.tested"
+    WEBHOOK_RECOVERED = "webhook.recovered"
+    # An action binds a webhook to events: adding or removing one changes what the webhook
+    # receives, so it is in the webhook's history (`?target_id=wh_…`).
+    WEBHOOK_ACTION_ADDED = "webhook.action_added"
+    WEBHOOK_ACTION_REMOVED = "webhook.action_removed"
+    OPERATIONS_WEBHOOK_CREATED = "operations_webhook.created"
+    OPERATIONS_WEBHOOK_UPDATED = "operations_webhook.updated"
+    OPERATIONS_WEBHOOK_DELETED = "operations_webhook.deleted"
+    OPERATIONS_WEBHOOK_SECRET_ROTATED = "operations_webhook.secret_rotated"
+    OPERATIONS_WEBHOOK_TESTED = "operations_webhook.tested"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    DELIVERY_RETRIED = "delivery.retried"
+
+    @property
+    def target_type(self) -> AuditTarget:
+        return AuditTarget(self.value.partition(".")[0])

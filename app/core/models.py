@@ -1,5 +1,5 @@
 """Every table, in one place: accounts, API keys, webhooks, actions, events,
-deliveries and their attempts, notices."""
+deliveries and their attempts, notices, the audit log."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -23,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime, utcnow
 from app.core.enums import (
+    ActorType,
+    AuditAction,
+    AuditTarget,
     DeliveryKind,
     DeliveryStatus,
     DisabledReason,
@@ -39,14 +42,14 @@ from app.core.enums import (
 JSONValue = JSON().with_variant(JSONB(), "postgresql")
 
 
-def _enum(enum_class: type[StrEnum]) -> Enum:
+def _enum(enum_class: type[StrEnum], length: int = 32) -> Enum:
     # Stored as plain strings (no native ENUM types), so adding a value later is
     # a code change, not a schema migration.
     return Enum(
         enum_class,
         native_enum=False,
         create_constraint=False,
-        length=32,
+        length=length,
         values_callable=lambda members: [member.value for member in members],
     )
 
@@ -270,3 +273,30 @@ class Notice(Base):
     delivery_id: Mapped[str | None] = mapped_column(String(64), default=None)
     error_class: Mapped[ErrorClass | None] = mapped_column(_enum(ErrorClass), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditEntry(Base):
+    """One change made through the API (docs/api.md#audit-log): who, what, when, and the
+    fields it changed, written in the change's own transaction. Never holds a secret."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_account_id_id", "account_id", "id"),
+        Index("ix_audit_events_target", "account_id", "target_id", "id"),
+        Index("ix_audit_events_actor", "account_id", "actor_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor_type: Mapped[ActorType] = mapped_column(_enum(ActorType))
+    # The API key's id, or the person's subject at the identity provider.
+    actor_id: Mapped[str] = mapped_column(String(255))
+    # The key's or the person's name as it was then: a revoked key's entries keep it.
+    actor_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    action: Mapped[AuditAction] = mapped_column(_enum(AuditAction, length=64))
+    target_type: Mapped[AuditTarget] = mapped_column(_enum(AuditTarget))
+    # No foreign key: an entry outlives its target (a deleted action's row is gone).
+    target_id: Mapped[str] = mapped_column(String(64))
+    # {field: {"before": value, "after": value}}, only the fields that changed.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONValue)

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.audit.recorder import AuditDep
 from app.auth.dependencies import Principal, requires
-from app.core.enums import DeliveryStatus, ErrorClass, Scope
+from app.core.enums import AuditAction, DeliveryStatus, ErrorClass, Scope
 from app.deliveries import service
 from app.deliveries.schemas import (
     AttemptOut,
@@ -86,7 +87,12 @@ async def retry_delivery(
     principal: Annotated[Principal, requires(Scope.DELIVERIES_RETRY)],
     work: WorkDep,
     settings: SettingsDep,
+    audit: AuditDep,
 ) -> RetryAccepted:
     delivery = await service.get(work.transaction, principal.account_id, delivery_id)
+    before = DeliveryOut.model_validate(delivery)
     await service.retry(work, delivery, settings.max_attempts)
+    audit.record(
+        AuditAction.DELIVERY_RETRIED, delivery.id, before, DeliveryOut.model_validate(delivery)
+    )
     return RetryAccepted(delivery_id=delivery.id)

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 
+from app.audit.recorder import AuditDep
 from app.auth.dependencies import Principal, requires
-from app.core.enums import Scope, WebhookPurpose
+from app.core.enums import AuditAction, Scope, WebhookPurpose
 from app.deliveries import service as deliveries_service
 from app.deliveries.schemas import PingAccepted
 from app.deps import SessionDep, SettingsDep, WorkDep
@@ -47,10 +48,13 @@ async def create_operations_webhook(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
+    audit: AuditDep,
 ) -> WebhookCreated:
     """An endpoint for the account's operational events, signed like any webhook."""
     service.check_target(body.url, settings.allow_private_networks)
     webhook = await service.create(session, principal.account_id, body, OPERATIONS)
+    created = WebhookOut.model_validate(webhook)
+    audit.record(AuditAction.OPERATIONS_WEBHOOK_CREATED, webhook.id, after=created)
     response.headers["Location"] = f"/operations-webhooks/{webhook.id}"
     return WebhookCreated.of(webhook)
 
@@ -96,10 +100,14 @@ async def update_operations_webhook(
     webhook: OperationsWebhookDep,
     work: WorkDep,
     settings: SettingsDep,
+    audit: AuditDep,
 ) -> WebhookOut:
     if body.url is not None:
         service.check_target(body.url, settings.allow_private_networks)
-    return WebhookOut.model_validate(await service.update_fields(work, webhook, body))
+    before = WebhookOut.model_validate(webhook)
+    after = WebhookOut.model_validate(await service.update_fields(work, webhook, body))
+    audit.record(AuditAction.OPERATIONS_WEBHOOK_UPDATED, webhook.id, before, after)
+    return after
 
 
 @router.delete(
@@ -113,7 +121,10 @@ async def delete_operations_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_DELETE)],
     webhook: OperationsWebhookDep,
     session: SessionDep,
+    audit: AuditDep,
 ) -> None:
+    deleted = WebhookOut.model_validate(webhook)
+    audit.record(AuditAction.OPERATIONS_WEBHOOK_DELETED, webhook.id, before=deleted)
     await service.soft_delete(session, webhook)
 
 
@@ -140,9 +151,14 @@ async def rotate_operations_secret(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)],
     webhook: OperationsWebhookDep,
     session: SessionDep,
+    audit: AuditDep,
 ) -> Secret:
     """A new key of the endpoint's scheme; the previous one signs beside it for 24 hours."""
-    return Secret.of(await service.rotate_secret(session, webhook))
+    before = WebhookOut.model_validate(webhook)
+    await service.rotate_secret(session, webhook)
+    after = WebhookOut.model_validate(webhook)
+    audit.record(AuditAction.OPERATIONS_WEBHOOK_SECRET_ROTATED, webhook.id, before, after)
+    return Secret.of(webhook)
 
 
 @router.post(
@@ -156,8 +172,11 @@ async def test_operations_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_TEST)],
     webhook: OperationsWebhookDep,
     work: WorkDep,
+    audit: AuditDep,
 ) -> PingAccepted:
     """A ping, as for a webhook: one attempt; a failure switches the endpoint off
     (`test_failed`) and leaves a notice."""
     delivery = await deliveries_service.create_test(work, webhook)
+    ping = {"delivery_id": delivery.id}
+    audit.record(AuditAction.OPERATIONS_WEBHOOK_TESTED, webhook.id, after=ping)
     return PingAccepted(delivery_id=delivery.id)

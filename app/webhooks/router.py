@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 
+from app.audit.recorder import AuditDep
 from app.auth.dependencies import Principal, requires
-from app.core.enums import Scope
+from app.core.enums import AuditAction, Scope
 from app.deliveries import service as deliveries_service
 from app.deliveries.schemas import PingAccepted, Recovered, RecoverWindow
 from app.deps import SessionDep, SettingsDep, WorkDep
@@ -53,9 +54,11 @@ async def create_webhook(
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
+    audit: AuditDep,
 ) -> WebhookCreated:
     service.check_target(body.url, settings.allow_private_networks)
     webhook = await service.create(session, principal.account_id, body)
+    audit.record(AuditAction.WEBHOOK_CREATED, webhook.id, after=WebhookOut.model_validate(webhook))
     response.headers["Location"] = f"/webhooks/{webhook.id}"
     return WebhookCreated.of(webhook)
 
@@ -96,10 +99,14 @@ async def update_webhook(
     webhook: WebhookDep,
     work: WorkDep,
     settings: SettingsDep,
+    audit: AuditDep,
 ) -> WebhookOut:
     if body.url is not None:
         service.check_target(body.url, settings.allow_private_networks)
-    return WebhookOut.model_validate(await service.update_fields(work, webhook, body))
+    before = WebhookOut.model_validate(webhook)
+    after = WebhookOut.model_validate(await service.update_fields(work, webhook, body))
+    audit.record(AuditAction.WEBHOOK_UPDATED, webhook.id, before, after)
+    return after
 
 
 @router.delete(
@@ -113,7 +120,9 @@ async def delete_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_DELETE)],
     webhook: WebhookDep,
     session: SessionDep,
+    audit: AuditDep,
 ) -> None:
+    audit.record(AuditAction.WEBHOOK_DELETED, webhook.id, before=WebhookOut.model_validate(webhook))
     await service.soft_delete(session, webhook)
 
 
@@ -138,9 +147,15 @@ async def rotate_secret(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_UPDATE)],
     webhook: WebhookDep,
     session: SessionDep,
+    audit: AuditDep,
 ) -> Secret:
     """A new key of the webhook's scheme; the previous one signs beside it for 24 hours."""
-    return Secret.of(await service.rotate_secret(session, webhook))
+    before = WebhookOut.model_validate(webhook)
+    await service.rotate_secret(session, webhook)
+    audit.record(
+        AuditAction.WEBHOOK_SECRET_ROTATED, webhook.id, before, WebhookOut.model_validate(webhook)
+    )
+    return Secret.of(webhook)
 
 
 @router.post(
@@ -154,8 +169,10 @@ async def test_webhook(
     _: Annotated[Principal, requires(Scope.WEBHOOKS_TEST)],
     webhook: WebhookDep,
     work: WorkDep,
+    audit: AuditDep,
 ) -> PingAccepted:
     delivery = await deliveries_service.create_test(work, webhook)
+    audit.record(AuditAction.WEBHOOK_TESTED, webhook.id, after={"delivery_id": delivery.id})
     return PingAccepted(delivery_id=delivery.id)
 
 
@@ -172,6 +189,7 @@ async def recover_deliveries(
     webhook: WebhookDep,
     work: WorkDep,
     settings: SettingsDep,
+    audit: AuditDep,
 ) -> Recovered:
     """Every failed delivery of the webhook created in [since, until) (at most 14 days;
     until defaults to now) goes back to pending with a fresh attempt budget, oldest
@@ -179,4 +197,6 @@ async def recover_deliveries(
     count = await deliveries_service.recover(
         work, webhook, body.since, body.until, settings.max_attempts
     )
+    window = body.model_dump(mode="json")
+    audit.record(AuditAction.WEBHOOK_RECOVERED, webhook.id, after={**window, "deliveries": count})
     return Recovered(deliveries=count)

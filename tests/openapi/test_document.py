@@ -54,6 +54,7 @@ OPERATION_IDS = {
     ("get", "/operations-webhooks/{webhook_id}/secret"): "getOperationsWebhookSecret",
     ("post", "/operations-webhooks/{webhook_id}/secret/rotate"): "rotateOperationsWebhookSecret",
     ("post", "/operations-webhooks/{webhook_id}/test"): "testOperationsWebhook",
+    ("get", "/audit-events"): "listAuditEvents",
     ("get", "/healthz"): "getHealth",
     ("get", "/readyz"): "getReadiness",
     ("get", "/metrics"): "getMetrics",

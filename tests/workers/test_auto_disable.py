@@ -121,7 +121,11 @@ async def test_a_success_ends_the_failure_streak(
     await wait_for_delivery(tenant, second, "succeeded")
     stored = await tenant.fetch(f"/webhooks/{webhook['id']}")
     assert (stored["active"], stored["disabled_reason"]) == (True, None)
-    assert await notices(tenant) == []
+    # A loaded machine may stretch the first streak past half the threshold (0.6 s): a
+    # `failing` notice then, and its `recovered`; never a `disabled` one.
+    kinds = [notice["kind"] for notice in await notices(tenant)]
+    assert set(kinds) <= {"failing", "recovered"}
+    assert ("failing" in kinds) == ("recovered" in kinds)
 
 
 async def test_a_failing_test_ping_is_still_test_failed(

@@ -234,7 +234,8 @@ async def test_retry_after_on_a_500_is_ignored(
     assert delivery["status"] == "succeeded"
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 200]
     assert [a["error_class"] for a in delivery["attempts"]] == ["http_status", None]
-    assert gap_seconds(delivery) < 1.0  # base 0.2 s, jitter at most 1
+    # Base 0.2 s with jitter, not the 2 s asked for; the margin is for a loaded machine.
+    assert gap_seconds(delivery) < 2.0
 
 
 async def test_retry_after_is_still_capped(
