@@ -7,9 +7,9 @@ from playwright.async_api import Locator, Page, expect
 from tests.console.conftest import Console, sign_in
 from tests.support.receivers import Receiver
 
-EVERY_CONTROL = {
-    "Add Web Hook", "Edit", "Delete", "Last 24 h",  # the list
-    "Test", "Reveal", "Rotate", "Actions", "Add action", "Deliveries",  # the detail page
+EVERY_CONTROL = {  # the list's, then the detail page's
+    "Add Web Hook", "Edit", "Delete", "Last 24 h",
+    "Test", "Reveal", "Rotate", "Actions", "Add action", "Recent changes", "Deliveries",
 }  # fmt: skip
 
 
@@ -59,6 +59,7 @@ async def test_the_controls_follow_the_scopes(
             "Rotate": page.get_by_role("button", name="Rotate"),
             "Actions": page.get_by_role("region", name="Actions"),
             "Add action": page.get_by_role("button", name="Add action"),
+            "Recent changes": page.get_by_role("region", name="Recent changes"),
             "Deliveries": page.get_by_role("region", name="Deliveries"),
         },
         shown,

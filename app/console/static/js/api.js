@@ -49,6 +49,7 @@ const NEEDS = {
   listDeliveries: "deliveries:read",
   getDelivery: "deliveries:read",
   retryDelivery: "deliveries:retry",
+  listAuditEvents: "audit:read",
 };
 
 // May the signed-in principal call `operation` (an operationId of the API)?

@@ -1,7 +1,8 @@
 // A web hook's detail page: its settings, Test, the signing secret (or an Ed25519 hook's
-// public key), its actions and its deliveries with their attempts.
+// public key), its actions, its recent changes and its deliveries with their attempts.
 
 import { api, may, query } from "./api.js";
+import { changesSection } from "./changes.js";
 import {
   activeBadge, alertBox, confirmDialog, deliveryBadge, EVENT_LABELS, fill, formatTime, h,
   PAYLOAD_LABELS, showAlert, sleep, statusLine,
@@ -70,6 +71,7 @@ export async function detailView(main, signal, webhookId) {
       ? publicKeySection(path, webhook.public_key)
       : may("getWebhookSecret") && secretSection(path),
     may("listWebhookActions") && await actionsSection(path, signal),
+    may("listAuditEvents") && await changesSection(webhookId, signal),
     deliveries?.section);
   await deliveries?.refresh();
   deliveries?.keepFresh();
