@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from sqlalchemy import select, update
 
 from app import resources
@@ -18,6 +17,7 @@ from app.json_body import JsonRoute
 from app.main import create_app
 from tests.conftest import Tenant
 from tests.support.problems import assert_problem, error_locs
+from tests.support.routes import api_routes
 
 EVENT = {"type": "purchase", "app_id": "app_42"}
 
@@ -481,15 +481,7 @@ async def test_an_idempotency_key_holding_a_nul_is_422_naming_the_header(tenant:
 def test_every_route_taking_a_json_body_decodes_it_with_json_body() -> None:
     """A router added without `route_class=JsonRoute` would let NaN through as null."""
     app = create_app(Settings())
-    routes: list[Any] = list(app.router.routes)
-    with_body = []
-    while routes:
-        route = routes.pop()
-        included = getattr(route, "original_router", None)  # FastAPI's _IncludedRouter
-        if included is not None:
-            routes.extend(included.routes)
-        elif isinstance(route, APIRoute) and route.body_field is not None:
-            with_body.append(route)
+    with_body = [route for route in api_routes(app) if route.body_field is not None]
     assert {(route.path, isinstance(route, JsonRoute)) for route in with_body} >= {
         ("/events", True),
         ("/webhooks", True),

@@ -75,9 +75,27 @@ class Console:
 
 
 @pytest.fixture
-def console_processes(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
+def console_port() -> int:
+    """The API's port, known before it starts (an identity provider registers its URL)."""
+    return free_port()
+
+
+@pytest.fixture
+def console_settings() -> dict[str, str]:
+    """Further STOREHOOKS_* settings of the service; a test module overrides this."""
+    return {}
+
+
+@pytest.fixture
+def console_processes(
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    console_port: int,
+    console_settings: dict[str, str],
+) -> Iterator[str]:
     """API + worker as subprocesses, with short retries and private targets allowed."""
-    port = free_port()
+    port = console_port
     environment = {
         **os.environ,
         "STOREHOOKS_DATABASE_URL": database_url,
@@ -89,6 +107,7 @@ def console_processes(database_url: str, redis_url: str, tmp_path: Path) -> Iter
         "STOREHOOKS_DELIVERY_TIMEOUT_SECONDS": "5",
         "STOREHOOKS_WORKER_METRICS_PORT": "0",
         "STOREHOOKS_RATE_LIMIT_PER_SECOND": "0",
+        **console_settings,
     }
     processes = Processes(environment, tmp_path)
     try:

@@ -351,7 +351,8 @@ async def test_a_phone_screen_and_the_keyboard_are_enough(
 ) -> None:
     await page.set_viewport_size({"width": 360, "height": 740})
     await page.goto("/ui/")
-    await page.keyboard.type(console.api_key)  # the API key field has the focus
+    await expect(page.get_by_label("API key")).to_be_focused()  # once config.json is read
+    await page.keyboard.type(console.api_key)
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Web Hooks", exact=True)).to_be_visible()
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360

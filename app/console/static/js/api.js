@@ -1,25 +1,66 @@
-// The public JSON API, called with the signed-in key (kept in sessionStorage only).
+// The public JSON API, called with the signed-in API key or person's access token (kept
+// in sessionStorage only: this tab, gone when it closes).
 
-const STORAGE_KEY = "storehooks.apiKey";
+const API_KEY = "storehooks.apiKey";
+const ACCESS_TOKEN = "storehooks.accessToken";
+const EXPIRES_AT = "storehooks.expiresAt"; // the access token's, in ms since the epoch
 
 export const session = {
   me: null,
+  // The bearer credential: an API key or a person's access token.
   get key() {
-    return sessionStorage.getItem(STORAGE_KEY);
+    return sessionStorage.getItem(API_KEY) ?? sessionStorage.getItem(ACCESS_TOKEN);
+  },
+  get person() {
+    return sessionStorage.getItem(ACCESS_TOKEN) !== null;
+  },
+  get expiresAt() {
+    return Number(sessionStorage.getItem(EXPIRES_AT) ?? Infinity);
   },
   signIn(key, me) {
-    sessionStorage.setItem(STORAGE_KEY, key);
+    sessionStorage.setItem(API_KEY, key);
+    session.me = me;
+  },
+  signInPerson({ accessToken, expiresAt }, me) {
+    sessionStorage.setItem(ACCESS_TOKEN, accessToken);
+    sessionStorage.setItem(EXPIRES_AT, String(expiresAt));
     session.me = me;
   },
   signOut() {
-    sessionStorage.removeItem(STORAGE_KEY);
+    sessionStorage.clear();
     session.me = null;
   },
 };
 
-// May the signed-in key use `scope`? Buttons it may not use are not shown.
-export function can(scope) {
-  return session.me?.scopes.includes(scope) ?? false;
+// The scope each API operation the console calls behind a control needs, exactly as its
+// route requires it (app/*/router.py); tests/test_console_files.py holds this table to the
+// routes. A control whose call the principal may not make is left out of the page. This is
+// convenience, not security: the API checks every call.
+const NEEDS = {
+  createWebhook: "webhooks:create",
+  updateWebhook: "webhooks:update",
+  deleteWebhook: "webhooks:delete",
+  getWebhookSecret: "webhooks:update",
+  rotateWebhookSecret: "webhooks:update",
+  testWebhook: "webhooks:test",
+  listWebhookActions: "actions:read",
+  createAction: "actions:write",
+  deleteAction: "actions:write",
+  listDeliveries: "deliveries:read",
+  getDelivery: "deliveries:read",
+  retryDelivery: "deliveries:retry",
+  listAuditEvents: "audit:read",
+};
+
+// May the signed-in principal call `operation` (an operationId of the API)?
+export function may(operation) {
+  if (!(operation in NEEDS)) throw new Error(`No scope is known for ${operation}.`);
+  return session.me?.scopes.includes(NEEDS[operation]) ?? false;
+}
+
+// Who is signed in, in words: a person's or a key's name, else the key's id or subject.
+export function displayName(me) {
+  return me.name || me.key_id || me.subject;
 }
 
 export class ApiError extends Error {

@@ -1,7 +1,8 @@
 // A web hook's detail page: its settings, Test, the signing secret (or an Ed25519 hook's
-// public key), its actions and its deliveries with their attempts.
+// public key), its actions, its recent changes and its deliveries with their attempts.
 
-import { api, can, query } from "./api.js";
+import { api, may, query } from "./api.js";
+import { changesSection } from "./changes.js";
 import {
   activeBadge, alertBox, confirmDialog, deliveryBadge, EVENT_LABELS, fill, formatTime, h,
   PAYLOAD_LABELS, showAlert, sleep, statusLine,
@@ -23,7 +24,7 @@ export async function detailView(main, signal, webhookId) {
 
   const summary = h("section", { "aria-labelledby": "webhook-name" });
   const testStatus = statusLine();
-  const deliveries = can("deliveries:read") ? deliveriesSection(webhookId, signal) : null;
+  const deliveries = may("listDeliveries") ? deliveriesSection(webhookId, signal) : null;
 
   async function reload() {
     webhook = await api("GET", path, { signal });
@@ -31,7 +32,7 @@ export async function detailView(main, signal, webhookId) {
   }
 
   function renderSummary() {
-    const test = can("webhooks:test") && h("button", {
+    const test = may("testWebhook") && h("button", {
       type: "button", class: "primary", disabled: !webhook.active,
       "aria-describedby": webhook.active ? null : "test-help",
       onclick: () => runTest(webhook, testStatus, signal, async () => {
@@ -45,9 +46,9 @@ export async function detailView(main, signal, webhookId) {
         h("h1", { id: "webhook-name", tabindex: -1 }, webhook.name),
         activeBadge(webhook),
         h("span", { class: "spacer" }),
-        can("webhooks:update") && h("a", { class: "button", href: `#${path}/edit` }, "Edit"),
+        may("updateWebhook") && h("a", { class: "button", href: `#${path}/edit` }, "Edit"),
         test),
-      !webhook.active && can("webhooks:test") &&
+      !webhook.active && may("testWebhook") &&
         h("p", { id: "test-help", class: "help" }, "Turn the web hook on (Edit, Active) to test it."),
       testStatus,
       h("dl", { class: "facts" },
@@ -68,8 +69,9 @@ export async function detailView(main, signal, webhookId) {
     summary,
     webhook.signature_scheme === "ed25519"
       ? publicKeySection(path, webhook.public_key)
-      : can("webhooks:update") && secretSection(path),
-    can("actions:read") && await actionsSection(path, signal),
+      : may("getWebhookSecret") && secretSection(path),
+    may("listWebhookActions") && await actionsSection(path, signal),
+    may("listAuditEvents") && await changesSection(webhookId, signal),
     deliveries?.section);
   await deliveries?.refresh();
   deliveries?.keepFresh();
@@ -83,7 +85,7 @@ async function runTest(webhook, line, signal, done) {
   line.textContent = "Test: sending…";
   try {
     const { delivery_id: id } = await api("POST", `/webhooks/${encodeURIComponent(webhook.id)}/test`, { signal });
-    if (!can("deliveries:read")) {
+    if (!may("getDelivery")) {
       line.textContent = "Test sent. This key may not read deliveries, so its outcome is not shown here.";
       return;
     }
@@ -149,8 +151,8 @@ function secretSection(path) {
       line.textContent = `Could not copy (${error.message}): reveal the secret and copy it by hand.`;
     }
   });
-  const rotate = h("button", { type: "button", class: "danger" }, "Rotate");
-  rotate.addEventListener("click", async () => {
+  const rotate = may("rotateWebhookSecret") && h("button", { type: "button", class: "danger" }, "Rotate");
+  if (rotate) rotate.addEventListener("click", async () => {
     const confirmed = await confirmDialog({
       title: "Rotate the signing secret?",
       body: "Notifications are signed with the new secret at once, and with the old one beside it for 24 hours, so your receiver can switch over.",
@@ -185,7 +187,7 @@ function publicKeySection(path, publicKey) {
       line.textContent = `Could not copy (${error.message}): select the key and copy it by hand.`;
     }
   });
-  const rotate = can("webhooks:update") && h("button", { type: "button", class: "danger" }, "Rotate");
+  const rotate = may("rotateWebhookSecret") && h("button", { type: "button", class: "danger" }, "Rotate");
   if (rotate) rotate.addEventListener("click", async () => {
     const confirmed = await confirmDialog({
       title: "Rotate the key pair?",
@@ -210,7 +212,7 @@ function publicKeySection(path, publicKey) {
 async function actionsSection(path, signal) {
   const rows = h("tbody");
   const problem = alertBox();
-  const writable = can("actions:write");
+  const removable = may("deleteAction");
 
   async function refresh() {
     const page = await api("GET", query(`${path}/actions`, { limit: 200 }), { signal });
@@ -218,7 +220,7 @@ async function actionsSection(path, signal) {
       h("td", { "data-label": "Event" }, EVENT_LABELS[action.event_type] ?? action.event_type),
       h("td", { "data-label": "App" }, action.app_id ?? "any app"),
       h("td", { "data-label": "SKU" }, action.sku_id ?? "any SKU"),
-      h("td", { class: "tools" }, writable && h("button", {
+      h("td", { class: "tools" }, removable && h("button", {
         type: "button", class: "icon danger", "aria-label": "Remove action", title: "Remove action",
         onclick: async () => {
           try {
@@ -240,7 +242,7 @@ async function actionsSection(path, signal) {
         h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Remove")))),
       rows),
     problem,
-    writable && actionForm(path, refresh));
+    may("createAction") && actionForm(path, refresh));
 }
 
 function actionForm(path, refresh) {
@@ -331,7 +333,7 @@ function deliveriesSection(webhookId, signal) {
             refresh().catch((error) => showAlert(problem, error.message));
           },
         }, open ? "Hide attempts" : "Attempts"),
-        can("deliveries:retry") && ["failed", "cancelled"].includes(delivery.status) && h("button", {
+        may("retryDelivery") && ["failed", "cancelled"].includes(delivery.status) && h("button", {
           type: "button", "data-focus-key": `${delivery.id}:retry`,
           onclick: async () => {
             showAlert(problem, "");

@@ -10,7 +10,7 @@ export function h(tag, attributes = {}, ...children) {
   return fill(element, ...children);
 }
 
-// Replaces the children of `element`; false, null and undefined (a `can(...) && ...`
+// Replaces the children of `element`; false, null and undefined (a `may(...) && ...`
 // that did not hold) are left out.
 export function fill(element, ...children) {
   element.replaceChildren(...children.flat(Infinity).filter((child) => child !== null && child !== undefined && child !== false));

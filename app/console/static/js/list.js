@@ -1,7 +1,7 @@
 // Web Hooks: the list, with each hook's last 24 h of deliveries and the trash icon; below
 // it, read-only, the account's operations web hooks and their state (docs/api.md#operations-webhooks).
 
-import { api, can, query } from "./api.js";
+import { api, may, query } from "./api.js";
 import { activeBadge, alertBox, confirmDialog, fill, h, PAYLOAD_LABELS, showAlert } from "./dom.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -26,12 +26,13 @@ export async function listView(main, signal) {
   if (signal.aborted) return;
   const heading = h("div", { class: "page-head" },
     h("h1", { tabindex: -1 }, "Web Hooks"),
-    can("webhooks:create") &&
+    may("createWebhook") &&
       h("button", { type: "button", class: "primary", onclick: () => { location.hash = "#/webhooks/new"; } }, "Add Web Hook"));
   const table = h("table", { class: "webhooks" },
     h("caption", { class: "visually-hidden" }, "Web hooks of this account"),
     h("thead", {}, h("tr", {},
-      ["Name", "URI End Point", "Method", "Payload", "Status", "Last 24 h"].map((label) => h("th", { scope: "col" }, label)),
+      ["Name", "URI End Point", "Method", "Payload", "Status"].map((label) => h("th", { scope: "col" }, label)),
+      may("listDeliveries") && h("th", { scope: "col" }, "Last 24 h"),
       h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
     rows);
   fill(main, heading, problem,
@@ -66,11 +67,11 @@ async function operationsSection(signal) {
 
 function row(webhook, problem, signal) {
   const link = `#/webhooks/${encodeURIComponent(webhook.id)}`;
-  const history = h("td", { "data-label": "Last 24 h" });
-  if (can("deliveries:read")) fillHistory(history, webhook.id, signal);
+  const history = may("listDeliveries") && h("td", { "data-label": "Last 24 h" });
+  if (history) fillHistory(history, webhook.id, signal);
   const tools = h("td", { class: "tools" },
-    can("webhooks:update") && h("a", { class: "icon edit", href: `${link}/edit`, "aria-label": "Edit", title: "Edit" }),
-    can("webhooks:delete") && h("button", {
+    may("updateWebhook") && h("a", { class: "icon edit", href: `${link}/edit`, "aria-label": "Edit", title: "Edit" }),
+    may("deleteWebhook") && h("button", {
       type: "button", class: "icon trash", "aria-label": "Delete", title: "Delete",
       onclick: () => remove(webhook, tr, problem),
     }));

@@ -1,18 +1,24 @@
-// The console's shell: sign-in, the account bar, and the routes (in the URL's #fragment,
-// so the API key never is).
+// The console's shell: sign-in (with an API key, or at the identity provider when one is
+// configured), the account bar, and the routes (in the URL's #fragment, so no credential
+// ever is).
 
-import { api, ApiError, session } from "./api.js";
+import { api, ApiError, displayName, session } from "./api.js";
 import { alertBox, fill, h, showAlert } from "./dom.js";
 import { detailView } from "./detail.js";
 import { formView } from "./form.js";
 import { listView } from "./list.js";
+import { leaveForProvider, leaveProviderSession, returnFromProvider } from "./oidc.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
+const EXPIRED = "Your sign-in has expired: sign in again.";
 let running = null; // the AbortController of the view on screen
+let config = { sign_in: "api_key" }; // GET config.json: how people sign in
+let expiry = null; // the timer that signs a person out when their token expires
 
 function signInView(message) {
   fill(nav);
+  if (config.sign_in === "oidc") return providerSignInView(message);
   const field = h("input", {
     id: "api-key", name: "api-key", type: "password", autocomplete: "off", spellcheck: "false",
     required: true, "aria-describedby": "api-key-help",
@@ -45,18 +51,58 @@ function signInView(message) {
   field.focus();
 }
 
+// A person signs in at the store's identity provider, and comes back with a token.
+function providerSignInView(message) {
+  const problem = alertBox();
+  const form = h("form", { class: "card narrow", novalidate: true },
+    h("h1", { tabindex: -1 }, "Sign in"),
+    h("p", { class: "help" }, "With your account at the store’s identity provider. You come back here once signed in."),
+    problem,
+    h("div", { class: "buttons" },
+      h("button", { type: "submit", class: "primary" }, `Sign in with ${new URL(config.issuer).host}`)));
+  showAlert(problem, message);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    leaveForProvider(config).catch((error) => showAlert(problem, error.message));
+  });
+  fill(main, form);
+  form.querySelector("h1").focus();
+}
+
+// Back from the provider: the token, then who it is (GET /me).
+async function signInPerson() {
+  const tokens = await returnFromProvider(config);
+  if (!tokens) return;
+  try {
+    session.signInPerson(tokens, await api("GET", "/me", { key: tokens.accessToken }));
+  } catch (error) {
+    const known = error instanceof ApiError && error.status === 401;
+    throw new Error(known ? "The identity provider signed you in, but this service does not accept its token." : error.message);
+  }
+}
+
+function watchExpiry() {
+  clearTimeout(expiry);
+  if (session.person) expiry = setTimeout(() => signOut(EXPIRED), Math.max(0, session.expiresAt - Date.now()));
+}
+
 function accountBar() {
   fill(nav,
     h("span", { class: "crumbs" }, "Accounts › ", h("a", { href: "#/webhooks" }, "Web Hooks")),
-    h("span", { class: "account", title: `key ${session.me.key_id}` }, session.me.account_id),
+    h("span", { class: "account", title: `account ${session.me.account_id}` },
+      h("span", { class: "who" }, displayName(session.me)), " · ", session.me.account_id),
     h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
 }
 
 function signOut(message) {
   running?.abort();
+  clearTimeout(expiry);
+  const { person } = session;
   session.signOut();
   history.replaceState(null, "", location.pathname);
-  signInView(typeof message === "string" ? message : undefined);
+  const chosen = typeof message === "string";
+  if (person && !chosen && config.end_session_endpoint) return leaveProviderSession(config);
+  signInView(chosen ? message : undefined);
 }
 
 function viewFor(hash) {
@@ -72,13 +118,16 @@ async function route() {
   const controller = new AbortController();
   running = controller;
   if (!session.key) return signInView();
+  if (session.expiresAt <= Date.now()) return signOut(EXPIRED);
   if (!session.me) {
+    const saved = session.person ? "sign-in" : "key";
     try {
       session.me = await api("GET", "/me");
     } catch {
-      return signOut("Sign in again: the saved key is no longer valid.");
+      return signOut(`Sign in again: the saved ${saved} is no longer valid.`);
     }
   }
+  watchExpiry();
   accountBar();
   fill(main, h("p", { class: "loading" }, "Loading…"));
   try {
@@ -92,6 +141,18 @@ async function route() {
   }
 }
 
+async function start() {
+  try {
+    const answer = await fetch("config.json", { cache: "no-store" });
+    if (!answer.ok) throw new Error(`The console's settings could not be read (${answer.status}).`);
+    config = await answer.json();
+    if (config.sign_in === "oidc") await signInPerson();
+  } catch (error) {
+    return signInView(error.message);
+  }
+  route();
+}
+
 window.addEventListener("hashchange", route);
-window.addEventListener("storehooks:unauthorized", () => signOut("Your API key stopped working: sign in again."));
-route();
+window.addEventListener("storehooks:unauthorized", () => signOut(session.person ? EXPIRED : "Your API key stopped working: sign in again."));
+start();
