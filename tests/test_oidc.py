@@ -424,3 +424,51 @@ async def test_the_key_set_is_fetched_over_verified_tls_only(
                 results.append((await answer(application, bearer)).status_code)
     assert results == [503, 200]
     assert len(key_server.requests) == 1  # the unverified handshake sent no request
+
+
+async def test_a_persons_changes_are_attributed_to_them(
+    app: FastAPI, tenant: Tenant, provider: OidcProvider
+) -> None:
+    webhook = await tenant.webhook(url="https://hooks.example.com/old")
+    bearer = await person_token(provider, tenant, "dana", *EVERY_SCOPE)
+    new_url = {"url": "https://hooks.example.com/new"}
+    changed = await answer(app, bearer, "PATCH", f"/webhooks/{webhook['id']}", json=new_url)
+    assert changed.status_code == 200, changed.text
+
+    history = await tenant.api.get("/audit-events", params={"target_id": webhook["id"]})
+    assert history.status_code == 200, history.text
+    by_person, by_key = history.json()["data"]
+    assert (by_person["actor_type"], by_person["actor_id"], by_person["actor_name"]) == (
+        "user",
+        "dana",
+        "Dana",
+    )
+    assert by_person["action"] == "webhook.updated"
+    assert by_person["changes"] == {
+        "url": {"before": "https://hooks.example.com/old", "after": new_url["url"]}
+    }
+    assert (by_key["actor_type"], by_key["action"]) == ("api_key", "webhook.created")
+    theirs = await answer(app, bearer, "GET", "/audit-events", params={"actor": "dana"})
+    assert [entry["id"] for entry in theirs.json()["data"]] == [by_person["id"]]
+
+
+async def test_a_provider_that_is_down_is_asked_again_only_after_a_while(
+    database_url: str, redis_url: str
+) -> None:
+    with Receiver() as down:
+        down.default = Answer(500, b"down")
+        settings = Settings(
+            database_url=database_url,
+            redis_url=redis_url,
+            oidc_issuer=f"http://127.0.0.1:{down.port}",
+            oidc_audience=AUDIENCE,
+            oidc_console_client_id="storehooks-console",
+        )
+        async with running_app(settings) as application:
+            async with client_for(application) as anonymous:
+                pages = [await anonymous.get("/ui/config.json") for _ in range(3)]
+            forged = unsigned({"alg": "RS256", "kid": "k"}, {"sub": "x"}) + ".c2ln"
+            refused = await answer(application, forged)
+    assert [page.status_code for page in pages] == [503] * 3
+    assert refused.status_code == 503
+    assert [request.path for request in down.requests] == ["/.well-known/openid-configuration"]

@@ -63,6 +63,8 @@ class OidcVerifier:
         )
         self._clock = clock
         self._discovery: Mapping[str, Any] | None = None
+        self._discovery_failure: tuple[float, IdentityProviderUnavailable] | None = None
+        self._discovering = asyncio.Lock()
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._fetching = asyncio.Lock()
@@ -74,16 +76,30 @@ class OidcVerifier:
         """The provider's OpenID configuration (`/.well-known/openid-configuration`),
         fetched once; its `issuer` must be the configured one (OpenID Connect Discovery
         1.0, section 4.3)."""
-        if self._discovery is None:
-            url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
-            document = await self._get_json(url)
-            if document.get("issuer") != self._issuer:
-                raise IdentityProviderUnavailable(
-                    f"The identity provider at {url} names another issuer: "
-                    f"{document.get('issuer')!r}, not {self._issuer!r}."
-                )
-            self._discovery = document
-        return self._discovery
+        async with self._discovering:  # requests that arrive together fetch once
+            if self._discovery is not None:
+                return self._discovery
+            # A failure is answered again for a while rather than fetched again at every
+            # request (and every console file) while the provider is down.
+            failed = self._discovery_failure
+            if failed is not None and self._clock() - failed[0] < UNKNOWN_KEY_REFETCH_SECONDS:
+                raise failed[1]
+            try:
+                self._discovery = await self._fetch_discovery()
+            except IdentityProviderUnavailable as error:
+                self._discovery_failure = (self._clock(), error)
+                raise
+            return self._discovery
+
+    async def _fetch_discovery(self) -> Mapping[str, Any]:
+        url = self._issuer.rstrip("/") + "/.well-known/openid-configuration"
+        document = await self._get_json(url)
+        if document.get("issuer") != self._issuer:
+            raise IdentityProviderUnavailable(
+                f"The identity provider at {url} names another issuer: "
+                f"{document.get('issuer')!r}, not {self._issuer!r}."
+            )
+        return document
 
     async def verify(self, token: str) -> Principal:
         """The person a valid token speaks for; Unauthorized, saying why, otherwise."""
