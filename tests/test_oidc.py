@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -217,13 +218,15 @@ async def test_an_expired_token_is_refused(
     database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
 ) -> None:
     settings = oidc_settings(database_url, redis_url, provider, oidc_leeway_seconds=0)
+    # Long enough to outlast the sign-in and the app's start on a loaded machine; the
+    # second half then waits on the wall clock for the token's own exp.
     provider.add(
-        "brief", Person(name="Brief", account_id=tenant.account_id, permissions=EVERY_SCOPE, ttl=1)
+        "brief", Person(name="Brief", account_id=tenant.account_id, permissions=EVERY_SCOPE, ttl=8)
     )
     bearer = await token(provider, "brief")
     async with running_app(settings) as strict:
         assert (await answer(strict, bearer)).status_code == 200
-        await asyncio.sleep(claims_of(bearer)["exp"] - claims_of(bearer)["iat"] + 1.1)
+        await asyncio.sleep(max(0.0, claims_of(bearer)["exp"] - time.time()) + 1.1)
         assert "expired" in await refusal(strict, bearer)
 
 
@@ -234,7 +237,8 @@ async def test_the_leeway_forgives_a_token_just_expired(
         "late", Person(name="Late", account_id=tenant.account_id, permissions=EVERY_SCOPE, ttl=1)
     )
     bearer = await token(provider, "late")
-    await asyncio.sleep(2.1)  # past exp, within the default 30 s leeway
+    # Past exp, well within the default 30 s leeway.
+    await asyncio.sleep(max(0.0, claims_of(bearer)["exp"] - time.time()) + 1.1)
     assert (await answer(app, bearer)).status_code == 200
 
 
