@@ -393,7 +393,9 @@ async def test_a_new_key_at_the_provider_is_fetched_once_and_made_up_ones_not_at
 async def test_a_person_has_a_request_budget_of_their_own(
     database_url: str, redis_url: str, provider: OidcProvider, tenant: Tenant
 ) -> None:
-    settings = oidc_settings(database_url, redis_url, provider, rate_limit_per_second=1)
+    # One request, then a refill every 100 s: no machine is slow enough to refill the
+    # bucket between the test's two requests.
+    settings = oidc_settings(database_url, redis_url, provider, rate_limit_per_second=0.01)
     bearer = await person_token(provider, tenant, "quinn", *EVERY_SCOPE)
     async with running_app(settings) as limited:
         assert (await answer(limited, bearer)).status_code == 200
