@@ -103,10 +103,10 @@ async def test_a_person_holding_every_scope_adds_a_web_hook(
 async def test_an_expired_sign_in_goes_back_to_the_sign_in_page(
     page: Page, console: Console, provider: OidcProvider
 ) -> None:
-    await sign_in_at_provider(page, provider, console, "Kim Brief", "webhooks:read", ttl=3)
+    await sign_in_at_provider(page, provider, console, "Kim Brief", "webhooks:read", ttl=6)
 
     await expect(page.get_by_role("alert")).to_have_text(
-        "Your sign-in has expired: sign in again.", timeout=10_000
+        "Your sign-in has expired: sign in again.", timeout=20_000
     )
     assert await page.evaluate("sessionStorage.length") == 0
 
