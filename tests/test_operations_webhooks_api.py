@@ -113,3 +113,17 @@ async def test_a_test_ping_is_a_test_delivery_to_it(tenant: Tenant) -> None:
         "test",
         None,
     )
+
+
+async def test_openapi_names_exactly_the_types_an_operations_endpoint_receives(
+    tenant: Tenant,
+) -> None:
+    """One type per kind of notice; the audit log's `webhook.action_*` are not among them."""
+    document = (await tenant.api.get("/openapi.json")).json()
+    assert document["components"]["schemas"]["OperationalEventType"]["enum"] == [
+        "webhook.disabled",
+        "webhook.failing",
+        "webhook.recovered",
+        "delivery.exhausted",
+        "webhook.test_failed",
+    ]

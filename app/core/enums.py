@@ -104,10 +104,6 @@ class OperationalEventType(StrEnum):
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_FAILING = "webhook.failing"
     WEBHOOK_RECOVERED = "webhook.recovered"
-    # An action binds a webhook to events: adding or removing one changes what the webhook
-    # receives, so it is in the webhook's history (`?target_id=wh_…`).
-    WEBHOOK_ACTION_ADDED = "webhook.action_added"
-    WEBHOOK_ACTION_REMOVED = "webhook.action_removed"
     DELIVERY_EXHAUSTED = "delivery.exhausted"
     WEBHOOK_TEST_FAILED = "webhook.test_failed"
 
