@@ -13,7 +13,6 @@ from app.auth.principal import Principal as Principal  # the routes import it fr
 from app.core.enums import Scope
 from app.errors import Forbidden, Unauthorized
 
-_KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
 _bearer = HTTPBearer(
     auto_error=False,
     description="An API key, or an access token from the store's identity provider when one "
@@ -43,7 +42,7 @@ async def principal_for(state: resources.Resources, token: str) -> Principal:
         account_id=key.account_id,
         key_id=key.id,
         name=key.name,
-        scopes=frozenset(Scope(scope) for scope in key.scopes if scope in _KNOWN_SCOPES),
+        scopes=Scope.known(key.scopes),
     )
 
 

@@ -31,7 +31,6 @@ _ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
 KEY_SET_MAX_AGE = 900.0
 UNKNOWN_KEY_REFETCH_SECONDS = 10.0
 _FETCH_TIMEOUT_SECONDS = 5.0
-_KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -167,9 +166,7 @@ class OidcVerifier:
         )
         return Principal(
             account_id=account_id,
-            scopes=frozenset(
-                Scope(p) for p in granted if isinstance(p, str) and p in _KNOWN_SCOPES
-            ),
+            scopes=Scope.known(granted),
             subject=str(claims["sub"]),
             name=str(name) if name is not None else None,
         )

@@ -14,8 +14,6 @@ from app.errors import Conflict, Forbidden
 from app.pagination import PageParams, fetch_page
 from app.tenancy import get_owned
 
-_KNOWN_SCOPES = frozenset(scope.value for scope in Scope)
-
 
 async def create_account(session: AsyncSession, name: str) -> tuple[Account, ApiKey, str]:
     account = Account(id=new_id("acc"), name=name)
@@ -61,12 +59,12 @@ async def revoke_key(
     key = await get_owned(
         session, ApiKey, account_id, key_id, "API key", ended=lambda k: k.revoked_at is not None
     )
-    beyond = sorted(_known_scopes(key.scopes) - revoker_scopes)
+    beyond = sorted(Scope.known(key.scopes) - revoker_scopes)
     if beyond:
         raise Forbidden(
             f"A key cannot revoke a key holding scopes it does not hold: {', '.join(beyond)}."
         )
-    if Scope.KEYS_MANAGE in _known_scopes(key.scopes) and not await _another_manager(
+    if Scope.KEYS_MANAGE in Scope.known(key.scopes) and not await _another_manager(
         session, account_id, key.id
     ):
         raise Conflict(
@@ -78,16 +76,10 @@ async def revoke_key(
     return key
 
 
-def _known_scopes(scopes: Sequence[str]) -> set[Scope]:
-    # A scope no longer known grants nothing (as in authentication), so it cannot
-    # make a key unrevocable either.
-    return {Scope(scope) for scope in scopes if scope in _KNOWN_SCOPES}
-
-
 async def _another_manager(session: AsyncSession, account_id: str, key_id: str) -> bool:
     live = await session.scalars(
         select(ApiKey.scopes).where(
             ApiKey.account_id == account_id, ApiKey.id != key_id, ApiKey.revoked_at.is_(None)
         )
     )
-    return any(Scope.KEYS_MANAGE in _known_scopes(scopes) for scopes in live)
+    return any(Scope.KEYS_MANAGE in Scope.known(scopes) for scopes in live)

@@ -1,5 +1,6 @@
 """The closed vocabularies of the contract (docs/api.md), shared by the API and the workers."""
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -131,6 +132,17 @@ class Scope(StrEnum):
     DELIVERIES_RETRY = "deliveries:retry"
     KEYS_MANAGE = "keys:manage"
     AUDIT_READ = "audit:read"
+
+    @classmethod
+    def known(cls, names: Iterable[object]) -> frozenset["Scope"]:
+        """The scopes among `names`: one no longer (or never) known grants nothing, so a
+        key's retired scope or a provider's other permission is dropped."""
+        return frozenset(
+            cls(name) for name in names if isinstance(name, str) and name in _SCOPE_NAMES
+        )
+
+
+_SCOPE_NAMES = frozenset(scope.value for scope in Scope)
 
 
 class ActorType(StrEnum):
